@@ -1,0 +1,81 @@
+# comfyui-ipex build.
+#
+# Layout: every .c under src/ and nodes/ goes into build/libcomfyui.a, except the
+# programs' entry points (src/app/main.c and src/tools/*.c, one program each).
+# Unit tests are tests/unit/test_*.c (cmocka), one binary each; the integration
+# tests are Python (pytest) and start the real daemon.  `make test` runs all of it
+# through tests/run.sh, which prints the single closing line "N passed, N failed".
+
+BUILD   ?= build
+SHARED  ?= $(abspath ../shared)
+PREFIX  ?= /usr/local
+DATADIR ?= $(PREFIX)/share/comfyui-ipex
+VERSION := 0.1.0
+
+# Debian packages that ship .pc files; oneDNN 2.6 (libdnnl-dev) ships none.
+PKGS    := libmicrohttpd libcjson libpng libsystemd level-zero libcrypto libutf8proc
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+
+OPT      ?= -O2
+SAN      ?=
+CFLAGS   ?= $(OPT) -g
+CFLAGS   += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -fopenmp -pthread \
+            -Isrc -Iinclude -I/usr/include/stb $(PKG_CFLAGS) $(SAN) \
+            -DCI_VERSION='"$(VERSION)"' -DCI_DATADIR='"$(DATADIR)"' -MMD -MP
+LDLIBS   += $(PKG_LIBS) -ldnnl -lm -fopenmp -pthread $(SAN)
+
+LIB_SRC  := $(filter-out src/app/main.c src/tools/%.c,$(shell find src nodes -name '*.c' | sort))
+LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
+LIB      := $(BUILD)/libcomfyui.a
+TOOLS    := $(patsubst src/tools/%.c,$(BUILD)/%,$(wildcard src/tools/*.c))
+BENCH_SRC:= $(wildcard bench/*.c)
+TESTS    := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/test_*.c))
+TEST_SUPPORT := $(wildcard tests/unit/support/*.c)
+
+PROGRAMS := $(BUILD)/comfyui-ipex $(if $(BENCH_SRC),$(BUILD)/ipex-benchmark) $(TOOLS)
+
+.PHONY: all deps run test unit asan fuzz ui install clean
+all: $(PROGRAMS)
+
+deps:
+	@scripts/deps.sh
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c $< -o $@
+
+$(LIB): $(LIB_OBJ)
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+
+$(BUILD)/comfyui-ipex: $(BUILD)/obj/src/app/main.o $(LIB)
+	$(CC) $^ -o $@ $(LDFLAGS) $(LDLIBS)
+
+$(BUILD)/ipex-benchmark: $(BENCH_SRC:%.c=$(BUILD)/obj/%.o) $(LIB)
+	$(CC) $^ -o $@ $(LDFLAGS) $(LDLIBS)
+
+$(BUILD)/%: $(BUILD)/obj/src/tools/%.o $(LIB)
+	$(CC) $^ -o $@ $(LDFLAGS) $(LDLIBS)
+
+$(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(TEST_SUPPORT:%.c=$(BUILD)/obj/%.o) $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $^ -o $@ $(LDFLAGS) $(LDLIBS) -lcmocka
+
+unit: deps $(PROGRAMS) $(TESTS)
+
+# The whole suite: unit tests, fuzz smoke runs, integration tests against the daemon.
+test: unit
+	@BUILD=$(BUILD) SHARED=$(SHARED) tests/run.sh
+
+# ASan + UBSan build of everything, then the same suite on it.
+asan:
+	$(MAKE) BUILD=build-asan OPT=-O1 SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" test
+
+run: deps all
+	$(BUILD)/comfyui-ipex --base-directory ./comfyui-data
+
+clean:
+	rm -rf build build-asan
+
+-include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

@@ -1,0 +1,80 @@
+/* ops.h -- the operations model forward passes are written in.
+ *
+ * Eager ops on the current engine (backend.h). Every op returns a new tensor carved
+ * from the current arena (arena.h), so a model call allocates nothing on the heap once
+ * its arena has grown to size; the caller copies out what must outlive the call.
+ * Inputs are f32 or the compute dtype chosen by the precision setting; outputs are the
+ * compute dtype of the op. Each op looks up a cached oneDNN primitive keyed by shapes,
+ * dtypes and attributes.
+ *
+ * Fusions are arguments, not separate passes: `act` is applied to (op + bias), then
+ * `residual` (same shape as the output) is added. At --opt-level O0 the implementation
+ * runs them as separate primitives; results must agree to float rounding.
+ *
+ * Contract between tensor/ and its users: extend, do not change meanings.
+ */
+#ifndef CI_OPS_H
+#define CI_OPS_H
+
+#include "tensor/tensor.h"
+
+typedef enum {
+    ACT_NONE,
+    ACT_SILU,        /* x * sigmoid(x) */
+    ACT_GELU,        /* erf form, torch's default */
+    ACT_GELU_TANH,
+    ACT_QUICK_GELU,  /* x * sigmoid(1.702 x), CLIP ViT-L */
+    ACT_RELU,
+} act_kind;
+
+/* x (N,C,H,W), w (K,C/groups,R,S), bias (K) or NULL -> (N,K,H',W'). */
+tensor *op_conv2d(const tensor *x, const tensor *w, const tensor *bias,
+                  int stride, int pad, int groups, act_kind act, const tensor *residual);
+
+/* x (..., in), w (out, in) as torch.nn.Linear stores it, bias (out) or NULL -> (..., out). */
+tensor *op_linear(const tensor *x, const tensor *w, const tensor *bias,
+                  act_kind act, const tensor *residual);
+
+/* a (B,M,K), b (B,K,N) (or (B,N,K) with trans_b) -> alpha * a@b, (B,M,N). B may be 1 on one side. */
+tensor *op_matmul(const tensor *a, const tensor *b, int trans_b, float alpha);
+
+/* x (N,C,...) with C divisible by groups; gamma/beta (C) or NULL; act applied after the affine. */
+tensor *op_group_norm(const tensor *x, int groups, const tensor *gamma, const tensor *beta,
+                      float eps, act_kind act);
+
+/* Normalize over the last axis; gamma/beta (last dim) or NULL. */
+tensor *op_layer_norm(const tensor *x, const tensor *gamma, const tensor *beta, float eps);
+
+/* Softmax over the last axis. */
+tensor *op_softmax(const tensor *x);
+
+/* Multi-head scaled-dot-product attention, heads packed in the last axis:
+ * q (B,Lq,H*D), k and v (B,Lk,H*D) -> (B,Lq,H*D), scale 1/sqrt(D). mask: NULL, or an additive
+ * (Lq,Lk) f32 mask (CLIP's causal mask). Works in query slices so that no full Lq x Lk
+ * matrix is held at once for long sequences. */
+tensor *op_attention(const tensor *q, const tensor *k, const tensor *v, int heads,
+                     const tensor *mask);
+
+tensor *op_act(const tensor *x, act_kind act);
+/* x (..., 2d) -> x[..., :d] * gelu(x[..., d:]), as diffusers/ldm's GEGLU. */
+tensor *op_geglu(const tensor *x);
+
+/* Elementwise with numpy broadcasting (b broadcast to a's shape). */
+tensor *op_add(const tensor *a, const tensor *b);
+tensor *op_mul(const tensor *a, const tensor *b);
+/* alpha * a + beta */
+tensor *op_scale(const tensor *a, float alpha, float beta);
+
+tensor *op_concat(const tensor *a, const tensor *b, int axis);
+tensor *op_slice(const tensor *x, int axis, int64_t start, int64_t len);
+tensor *op_permute(const tensor *x, const int *perm);
+tensor *op_cast(const tensor *x, dtype dt);
+
+typedef enum { INTERP_NEAREST, INTERP_NEAREST_EXACT, INTERP_BILINEAR, INTERP_BICUBIC,
+               INTERP_AREA } interp_kind;
+/* x (N,C,H,W) -> (N,C,h,w) as torch.nn.functional.interpolate computes it
+ * (align_corners=False; bicubic with a=-0.75). */
+tensor *op_interpolate(const tensor *x, int64_t h, int64_t w, interp_kind mode);
+tensor *op_upsample_nearest2x(const tensor *x);
+
+#endif
