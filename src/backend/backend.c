@@ -19,7 +19,7 @@
 static backend_config be_cfg = {ACCEL_CPU, OPT_O1, PREC_FP32, 0, 0};
 static dnnl_engine_t be_cpu, be_gpu, be_engine;
 static dnnl_stream_t be_stream;
-static unsigned be_gen;
+static dtype be_cdt = DT_F32;
 static pthread_mutex_t be_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static int backend_make_cpu(char *err, size_t errlen) {
@@ -51,6 +51,34 @@ static dnnl_engine_t backend_make_gpu(char *why, size_t whylen) {
     return e;
 }
 
+/* Can this engine run a matmul with inputs and output in dt? */
+static int backend_probe(dtype dt) {
+    dnnl_memory_desc_t md;
+    dnnl_dims_t dims = {16, 16};
+    dnnl_data_type_t ddt = dt == DT_BF16 ? dnnl_bf16 : dt == DT_F16 ? dnnl_f16 : dnnl_f32;
+    dnnl_memory_desc_init_by_tag(&md, 2, dims, ddt, dnnl_ab);
+    dnnl_matmul_desc_t d;
+    dnnl_primitive_desc_t pd = NULL;
+    if (dnnl_matmul_desc_init(&d, &md, &md, NULL, &md) != dnnl_success) return 0;
+    if (dnnl_primitive_desc_create(&pd, &d, NULL, be_engine, NULL) != dnnl_success) return 0;
+    dnnl_primitive_desc_destroy(pd);
+    return 1;
+}
+
+/* The precision setting as a dtype this engine implements: the nearest one down. */
+static dtype backend_resolve_precision(precision prec) {
+    static const char *names[] = {"fp32", "fp16", "bf16", "int8"};
+    dtype want = prec == PREC_FP16 ? DT_F16 : prec == PREC_BF16 ? DT_BF16 : DT_F32;
+    dtype got = want;
+    if (got == DT_F16 && !backend_probe(DT_F16)) got = DT_BF16;
+    if (got == DT_BF16 && !backend_probe(DT_BF16)) got = DT_F32;
+    if (got != want)
+        log_warn("precision %s: not implemented by oneDNN %s on this %s (isa %s); using %s",
+                 names[prec], backend_onednn_version(), backend_engine_name(), backend_isa(),
+                 got == DT_BF16 ? "bf16" : "fp32");
+    return got;
+}
+
 static void backend_release(void) {
     pcache_clear();
     if (be_stream) dnnl_stream_destroy(be_stream);
@@ -65,7 +93,6 @@ int backend_init(const backend_config *cfg, char *err, size_t errlen) {
     pthread_mutex_lock(&be_lock);
     backend_release();
     be_cfg = *cfg;
-    be_gen++;
     int rc = backend_make_cpu(err, errlen);
     if (rc == 0 && cfg->accel != ACCEL_CPU) {
         be_gpu = backend_make_gpu(why, sizeof why);
@@ -84,6 +111,7 @@ int backend_init(const backend_config *cfg, char *err, size_t errlen) {
         }
     }
     if (rc == 0) {
+        be_cdt = backend_resolve_precision(cfg->prec);
         omp_set_num_threads(cfg->threads > 0 ? cfg->threads : omp_get_num_procs());
         log_info("tensor engine %s, oneDNN %s, isa %s, %d threads, O%d", backend_engine_name(),
                  backend_onednn_version(), backend_isa(), omp_get_max_threads(), (int)cfg->opt);
@@ -97,7 +125,6 @@ int backend_init(const backend_config *cfg, char *err, size_t errlen) {
 void backend_shutdown(void) {
     pthread_mutex_lock(&be_lock);
     backend_release();
-    be_gen++;
     pthread_mutex_unlock(&be_lock);
 }
 
@@ -114,7 +141,7 @@ dnnl_engine_t backend_engine(void) { backend_ensure(); return be_engine; }
 dnnl_stream_t backend_stream(void) { backend_ensure(); return be_stream; }
 dnnl_engine_t backend_cpu_engine(void) { backend_ensure(); return be_cpu; }
 int backend_on_gpu(void) { return be_engine && be_engine == be_gpu; }
-unsigned backend_generation(void) { return be_gen; }
+dtype backend_compute_dt(void) { backend_ensure(); return be_cdt; }
 const backend_config *backend_settings(void) { return &be_cfg; }
 const char *backend_engine_name(void) { return backend_on_gpu() ? "xpu" : "cpu"; }
 

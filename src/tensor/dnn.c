@@ -44,6 +44,17 @@ void dnn_md(dnnl_memory_desc_t *md, dtype dt, int nd, const int64_t *dims) {
     dnn_md_strided(md, dt, nd, dims, st);
 }
 
+void dnn_md_as(dnnl_memory_desc_t *out, const dnnl_memory_desc_t *md, dtype dt, int any) {
+    dnnl_dims_t dims;
+    for (int i = 0; i < md->ndims; i++) dims[i] = md->dims[i];
+    if (any) {
+        memset(out, 0, sizeof *out);
+        dnnl_memory_desc_init_by_tag(out, md->ndims, dims, dnn_dt(dt), dnnl_format_tag_any);
+    } else {
+        dnn_md_strided(out, dt, md->ndims, dims, md->format_desc.blocking.strides);
+    }
+}
+
 void dnn_md_of(dnnl_memory_desc_t *md, const tensor *t) {
     /* oneDNN has no 0-d memory: a scalar is a 1-d tensor of one element. */
     int64_t one = 1;

@@ -22,6 +22,8 @@ void dnn_md(dnnl_memory_desc_t *md, dtype dt, int nd, const int64_t *dims);
 void dnn_md_strided(dnnl_memory_desc_t *md, dtype dt, int nd, const int64_t *dims,
                     const int64_t *strides);
 void dnn_md_of(dnnl_memory_desc_t *md, const tensor *t);
+/* md's dims and strides with data type dt; with `any`, format any instead of strides. */
+void dnn_md_as(dnnl_memory_desc_t *out, const dnnl_memory_desc_t *md, dtype dt, int any);
 /* Row-major strides of a shape. */
 void dnn_strides(int nd, const int64_t *dims, int64_t *strides);
 

@@ -12,27 +12,26 @@
 #include "backend/engine.h"
 #include "tensor/prepare.h"
 
-#include <string.h>
 
 typedef struct {
     dnnl_memory_desc_t src, wei, bias, dst;
     int stride, pad, has_bias, any;
+    dtype cdt;   /* compute dtype: src, weights and dst of the primitive */
     act_kind act;
     int sum;
 } conv_ctx;
 
 static dnnl_primitive_desc_t make_conv(void *p) {
     conv_ctx *c = p;
-    dnnl_memory_desc_t src = c->src, wei = c->wei, dst = c->dst;
-    if (c->any) {
-        dnnl_memory_desc_init_by_tag(&src, src.ndims, src.dims, src.data_type, dnnl_format_tag_any);
-        dnnl_memory_desc_init_by_tag(&wei, wei.ndims, wei.dims, wei.data_type, dnnl_format_tag_any);
-        dnnl_memory_desc_init_by_tag(&dst, dst.ndims, dst.dims, dst.data_type, dnnl_format_tag_any);
-    }
+    dnnl_memory_desc_t src, wei, dst, bias;
+    dnn_md_as(&src, &c->src, c->cdt, c->any);
+    dnn_md_as(&wei, &c->wei, c->cdt, c->any);
+    dnn_md_as(&dst, &c->dst, c->cdt, c->any);
+    dnn_md_as(&bias, &c->bias, DT_F32, 0);
     dnnl_dims_t strides = {c->stride, c->stride}, pad = {c->pad, c->pad};
     dnnl_convolution_desc_t d;
     if (dnnl_convolution_forward_desc_init(&d, dnnl_forward_inference, dnnl_convolution_direct,
-                                           &src, &wei, c->has_bias ? &c->bias : NULL, &dst,
+                                           &src, &wei, c->has_bias ? &bias : NULL, &dst,
                                            strides, pad, pad) != dnnl_success)
         return NULL;
     dnnl_primitive_attr_t attr = dnn_attr(1.0f, c->act, c->sum);
@@ -60,7 +59,7 @@ static tensor *conv_check(const tensor *x, const tensor *w, const tensor *bias, 
         return OPS_BAD("op_conv2d", "kernel larger than the padded input");
     if (residual && (residual->ndim != 4 || residual->ne[0] != x->ne[0] ||
                      residual->ne[1] != w->ne[0] || residual->ne[2] != *oh ||
-                     residual->ne[3] != *ow || residual->dt != x->dt))
+                     residual->ne[3] != *ow || !ops_float_dt(residual->dt)))
         return OPS_BAD("op_conv2d", "residual shape differs from the output");
     return (tensor *)x;   /* any non-NULL: arguments are fine */
 }
@@ -73,10 +72,11 @@ tensor *op_conv2d(const tensor *x, const tensor *w, const tensor *bias,
     int fuse = opt >= OPT_O1;
     int64_t K = w->ne[0], one_ne[1] = {K};
     int64_t yne[4] = {x->ne[0], K, oh, ow};
-    tensor *y = ops_out(x->dt, 4, yne);
+    dtype cdt = backend_compute_dt();
+    tensor *y = ops_out(cdt, 4, yne);
     if (!y || tensor_numel(y) == 0) return y;
 
-    conv_ctx c = {.stride = stride, .pad = pad, .has_bias = bias != NULL, .any = opt >= OPT_O2,
+    conv_ctx c = {.cdt = cdt, .stride = stride, .pad = pad, .has_bias = bias != NULL, .any = opt >= OPT_O2,
                   .act = fuse ? act : ACT_NONE, .sum = fuse && residual};
     dnn_md_of(&c.src, x);
     dnn_md_of(&c.dst, y);
@@ -99,10 +99,11 @@ tensor *op_conv2d(const tensor *x, const tensor *w, const tensor *bias,
     pkey_push(&k, c.act);
     pkey_push(&k, c.sum);
     pkey_push(&k, c.any);
+    pkey_push(&k, cdt);
     const pentry *e = pcache_get(&k, make_conv, &c);
     if (!e) return dnn_fail("convolution primitive", dnnl_unimplemented), NULL;
 
-    if (c.sum) memcpy(y->data, residual->data, y->nbytes);
+    if (c.sum && ops_copy(y, residual)) return NULL;
     dnn_arg a[4] = {{DNNL_ARG_SRC, &c.src, x->data}, {DNNL_ARG_DST, &c.dst, y->data}};
     int n = 2;
     a[n++] = prepare_weights_arg(w, e, &c.wei);

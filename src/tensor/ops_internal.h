@@ -42,6 +42,8 @@ int run_matmul(const dnnl_memory_desc_t *ma, void *pa, const dnnl_memory_desc_t 
                const dnnl_memory_desc_t *my, void *py, float alpha);
 /* Softmax over the last axis of (rows, cols); in place when x == y. */
 int run_softmax(dtype dt, int64_t rows, int64_t cols, void *x, void *y);
+/* dst = src converted to dst's dtype (same element count). */
+int ops_copy(tensor *dst, const tensor *src);
 /* Activation in place on a plain tensor (ACT_NONE: nothing). */
 int run_act_inplace(tensor *t, act_kind act);
 /* t += r, same shapes. */

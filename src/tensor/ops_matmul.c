@@ -18,15 +18,18 @@ typedef struct {
     act_kind act;
     int sum;
     float alpha;
+    dtype cdt;   /* compute dtype of src, weights and dst */
 } mm_ctx;
 
 static dnnl_primitive_desc_t make_matmul(void *p) {
     mm_ctx *c = p;
-    dnnl_memory_desc_t wei = c->wei;
-    if (c->any)
-        dnnl_memory_desc_init_by_tag(&wei, wei.ndims, wei.dims, wei.data_type, dnnl_format_tag_any);
+    dnnl_memory_desc_t src, wei, dst, bias;
+    dnn_md_as(&src, &c->src, c->cdt, 0);
+    dnn_md_as(&wei, &c->wei, c->cdt, c->any);
+    dnn_md_as(&dst, &c->dst, c->cdt, 0);
+    dnn_md_as(&bias, &c->bias, DT_F32, 0);
     dnnl_matmul_desc_t d;
-    if (dnnl_matmul_desc_init(&d, &c->src, &wei, c->has_bias ? &c->bias : NULL, &c->dst) !=
+    if (dnnl_matmul_desc_init(&d, &src, &wei, c->has_bias ? &bias : NULL, &dst) !=
         dnnl_success)
         return NULL;
     dnnl_primitive_attr_t attr = dnn_attr(c->alpha, c->act, c->sum);
@@ -47,6 +50,7 @@ static const pentry *mm_primitive(int op, mm_ctx *c) {
     pkey_push(&k, c->act);
     pkey_push(&k, c->sum);
     pkey_pushf(&k, c->alpha);
+    pkey_push(&k, c->cdt);
     return pcache_get(&k, make_matmul, c);
 }
 
@@ -63,14 +67,15 @@ tensor *op_linear(const tensor *x, const tensor *w, const tensor *bias,
     int64_t yne[T_MAX_DIMS];
     memcpy(yne, x->ne, sizeof yne);
     yne[x->ndim - 1] = out;
-    if (residual && (tensor_numel(residual) != M * out || residual->dt != x->dt))
+    if (residual && (tensor_numel(residual) != M * out || !ops_float_dt(residual->dt)))
         return OPS_BAD("op_linear", "residual shape differs from the output");
-    tensor *y = ops_out(x->dt, x->ndim, yne);
+    dtype cdt = backend_compute_dt();
+    tensor *y = ops_out(cdt, x->ndim, yne);
     if (!y || M * out == 0) return y;
 
     opt_level opt = backend_settings()->opt;
     int fuse = opt >= OPT_O1;
-    mm_ctx c = {.has_bias = bias != NULL, .any = opt >= OPT_O2, .act = fuse ? act : ACT_NONE,
+    mm_ctx c = {.cdt = cdt, .has_bias = bias != NULL, .any = opt >= OPT_O2, .act = fuse ? act : ACT_NONE,
                 .sum = fuse && residual, .alpha = 1.0f};
     int64_t sd[2] = {M, in}, wd[2] = {in, out}, ws[2] = {1, in}, dd[2] = {M, out},
             bd[2] = {1, out};
@@ -81,7 +86,7 @@ tensor *op_linear(const tensor *x, const tensor *w, const tensor *bias,
     const pentry *e = mm_primitive(PK_MATMUL, &c);
     if (!e) return dnn_fail("matmul primitive", dnnl_unimplemented), NULL;
 
-    if (c.sum) memcpy(y->data, residual->data, y->nbytes);
+    if (c.sum && ops_copy(y, residual)) return NULL;
     dnn_arg a[4] = {{DNNL_ARG_SRC, &c.src, x->data}, {DNNL_ARG_DST, &c.dst, y->data}};
     int n = 2;
     a[n++] = prepare_weights_arg(w, e, &c.wei);
@@ -110,7 +115,7 @@ tensor *op_matmul(const tensor *a, const tensor *b, int trans_b, float alpha) {
     }
     yne[nd - 2] = M;
     yne[nd - 1] = N;
-    tensor *y = ops_out(a->dt, nd, yne);
+    tensor *y = ops_out(backend_compute_dt(), nd, yne);
     if (!y || tensor_numel(y) == 0) return y;
     if (K == 0) {
         memset(y->data, 0, y->nbytes);
@@ -134,9 +139,9 @@ tensor *op_matmul(const tensor *a, const tensor *b, int trans_b, float alpha) {
 
 int run_matmul(const dnnl_memory_desc_t *ma, void *pa, const dnnl_memory_desc_t *mb, void *pb,
                const dnnl_memory_desc_t *my, void *py, float alpha) {
-    mm_ctx c = {.src = *ma, .wei = *mb, .dst = *my, .alpha = alpha};
+    mm_ctx c = {.src = *ma, .wei = *mb, .dst = *my, .alpha = alpha, .cdt = backend_compute_dt()};
     const pentry *e = mm_primitive(PK_MATMUL, &c);
     if (!e) return dnn_fail("matmul primitive", dnnl_unimplemented);
     dnn_arg args[] = {{DNNL_ARG_SRC, ma, pa}, {DNNL_ARG_WEIGHTS, mb, pb}, {DNNL_ARG_DST, my, py}};
-    return dnn_exec(e, 3, args);
+    return dnn_exec_any(e, 3, args, 0);
 }

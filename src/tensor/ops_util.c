@@ -5,6 +5,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 tensor *ops_out(dtype dt, int ndim, const int64_t *ne) {
     arena *a = arena_current_get();
@@ -43,6 +44,18 @@ void ops_bad(const char *op, const char *fmt, ...) {
 }
 
 int ops_float_dt(dtype dt) { return dt == DT_F32 || dt == DT_F16 || dt == DT_BF16; }
+
+int ops_copy(tensor *dst, const tensor *src) {
+    if (dst->dt == src->dt) {
+        memcpy(dst->data, src->data, dst->nbytes);
+        return 0;
+    }
+    int64_t n = tensor_numel(src);
+    dnnl_memory_desc_t ms, md;
+    dnn_md(&ms, src->dt, 1, &n);
+    dnn_md(&md, dst->dt, 1, &n);
+    return run_reorder(&ms, src->data, &md, dst->data);
+}
 
 void pkey_md(pkey *k, const dnnl_memory_desc_t *md) {
     pkey_push(k, md->data_type);

@@ -27,19 +27,6 @@ static void set_opt(opt_level opt) {
     assert_int_equal(backend_init(&cfg, err, sizeof err), 0);
 }
 
-static double act_ref(double x, act_kind a) {
-    switch (a) {
-    case ACT_SILU: return x / (1.0 + exp(-x));
-    case ACT_GELU: return 0.5 * x * (1.0 + erf(x / sqrt(2.0)));
-    case ACT_GELU_TANH:
-        return 0.5 * x * (1.0 + tanh(sqrt(2.0 / M_PI) * (x + 0.044715 * x * x * x)));
-    case ACT_QUICK_GELU: return x / (1.0 + exp(-1.702 * x));
-    case ACT_RELU: return x > 0 ? x : 0;
-    default: return x;
-    }
-}
-
-static double *alloc_ref(int64_t n) { return calloc((size_t)n, sizeof(double)); }
 
 static void check(const tensor *got, const double *want, int64_t n, double tol, const char *what) {
     double e = ref_rel_err(got, want, n);
@@ -57,25 +44,9 @@ static void conv_case(uint64_t *seed, int64_t N, int64_t C, int64_t H, int64_t W
     tensor *res = with_res ? ref_rand(seed, 4, rn) : NULL;
     int64_t n = N * K * OH * OW;
     double *want = alloc_ref(n);
-    const float *xp = x->data, *wp = w->data, *bp = b->data;
-    int64_t cg = C / groups, kg = K / groups;
-    for (int64_t in = 0; in < N; in++)
-        for (int64_t k = 0; k < K; k++)
-            for (int64_t oy = 0; oy < OH; oy++)
-                for (int64_t ox = 0; ox < OW; ox++) {
-                    double acc = bp[k];
-                    int64_t g = k / kg;
-                    for (int64_t c = 0; c < cg; c++)
-                        for (int r = 0; r < R; r++)
-                            for (int s = 0; s < R; s++) {
-                                int64_t iy = oy * stride - pad + r, ix = ox * stride - pad + s;
-                                if (iy < 0 || iy >= H || ix < 0 || ix >= W) continue;
-                                acc += (double)xp[((in * C + g * cg + c) * H + iy) * W + ix] *
-                                       wp[((k * cg + c) * R + r) * R + s];
-                            }
-                    int64_t o = ((in * K + k) * OH + oy) * OW + ox;
-                    want[o] = act_ref(acc, act) + (res ? ((float *)res->data)[o] : 0.0);
-                }
+    ref_conv2d(x, w, b, stride, pad, groups, want);
+    for (int64_t o = 0; o < n; o++)
+        want[o] = ref_act(want[o], act) + (res ? ((float *)res->data)[o] : 0.0);
     for (opt_level opt = OPT_O0; opt <= OPT_O3; opt++) {
         set_opt(opt);
         /* Twice: the second call takes the cached primitive and prepared weights. */
@@ -114,13 +85,9 @@ static void linear_case(uint64_t *seed, int64_t B, int64_t L, int64_t in, int64_
     tensor *b = bias ? ref_rand(seed, 1, bn) : NULL, *res = with_res ? ref_rand(seed, 3, rn) : NULL;
     int64_t M = B * L;
     double *want = alloc_ref(M * out);
-    for (int64_t m = 0; m < M; m++)
-        for (int64_t o = 0; o < out; o++) {
-            double acc = b ? ((float *)b->data)[o] : 0.0;
-            for (int64_t i = 0; i < in; i++)
-                acc += (double)((float *)x->data)[m * in + i] * ((float *)w->data)[o * in + i];
-            want[m * out + o] = act_ref(acc, act) + (res ? ((float *)res->data)[m * out + o] : 0);
-        }
+    ref_linear(x, w, b, want);
+    for (int64_t o = 0; o < M * out; o++)
+        want[o] = ref_act(want[o], act) + (res ? ((float *)res->data)[o] : 0.0);
     for (opt_level opt = OPT_O0; opt <= OPT_O3; opt++) {
         set_opt(opt);
         for (int rep = 0; rep < 2; rep++) {
@@ -206,7 +173,7 @@ static void group_norm_case(uint64_t *seed, int nd, const int64_t *ne, int group
                 int64_t c = gi * cg + i / S;
                 double v = (p[i] - mean) / sqrt(var + 1e-6);
                 if (affine) v = v * ((float *)g->data)[c] + ((float *)b->data)[c];
-                want[(n * C + gi * cg) * S + i] = act_ref(v, act);
+                want[(n * C + gi * cg) * S + i] = ref_act(v, act);
             }
         }
     for (opt_level opt = OPT_O0; opt <= OPT_O2; opt++) {
@@ -268,12 +235,6 @@ static void test_layer_norm(void **state) {
 
 /* ---- softmax / attention ---- */
 
-static void softmax_ref(double *row, int64_t n) {
-    double m = -INFINITY, s = 0;
-    for (int64_t i = 0; i < n; i++) m = row[i] > m ? row[i] : m;
-    for (int64_t i = 0; i < n; i++) s += (row[i] = exp(row[i] - m));
-    for (int64_t i = 0; i < n; i++) row[i] /= s;
-}
 
 static void test_softmax(void **state) {
     (void)state;
@@ -282,7 +243,7 @@ static void test_softmax(void **state) {
     tensor *x = ref_rand(&seed, 2, ne);
     double *want = alloc_ref(5 * 37);
     for (int64_t i = 0; i < 5 * 37; i++) want[i] = 4.0 * ((float *)x->data)[i];
-    for (int r = 0; r < 5; r++) softmax_ref(want + r * 37, 37);
+    for (int r = 0; r < 5; r++) ref_softmax_row(want + r * 37, 37);
     tensor *x4 = op_scale(x, 4.0f, 0.0f);
     tensor *y = op_softmax(x4);
     check(y, want, 5 * 37, TOL, "softmax");
@@ -303,29 +264,12 @@ static void attention_case(uint64_t *seed, int64_t B, int64_t Lq, int64_t Lk, in
             for (int64_t j = 0; j < Lk; j++) ((float *)mask->data)[i * Lk + j] = j > i ? -INFINITY : 0;
     }
     int64_t HD = H * D;
-    double *want = alloc_ref(B * Lq * HD), *s = alloc_ref(Lk);
-    const float *qp = q->data, *kp = k->data, *vp = v->data;
-    for (int64_t b = 0; b < B; b++)
-        for (int h = 0; h < H; h++)
-            for (int64_t i = 0; i < Lq; i++) {
-                for (int64_t j = 0; j < Lk; j++) {
-                    double acc = 0;
-                    for (int64_t d = 0; d < D; d++)
-                        acc += (double)qp[(b * Lq + i) * HD + h * D + d] * kp[(b * Lk + j) * HD + h * D + d];
-                    s[j] = acc / sqrt((double)D) + (mask ? ((float *)mask->data)[i * Lk + j] : 0);
-                }
-                softmax_ref(s, Lk);
-                for (int64_t d = 0; d < D; d++) {
-                    double acc = 0;
-                    for (int64_t j = 0; j < Lk; j++) acc += s[j] * vp[(b * Lk + j) * HD + h * D + d];
-                    want[(b * Lq + i) * HD + h * D + d] = acc;
-                }
-            }
+    double *want = alloc_ref(B * Lq * HD);
+    ref_attention(q, k, v, H, mask, want);
     tensor *y = op_attention(q, k, v, H, mask);
     check(y, want, B * Lq * HD, TOL, "attention");
     tensor_free(y);
     free(want);
-    free(s);
     tensor_free(q);
     tensor_free(k);
     tensor_free(v);
@@ -369,7 +313,7 @@ static void test_act(void **state) {
     tensor *x = ref_rand(&seed, 2, ne);
     double want[7 * 19];
     for (act_kind a = ACT_NONE; a <= ACT_RELU; a++) {
-        for (int i = 0; i < 7 * 19; i++) want[i] = act_ref(3.0 * ((float *)x->data)[i], a);
+        for (int i = 0; i < 7 * 19; i++) want[i] = ref_act(3.0 * ((float *)x->data)[i], a);
         tensor *x3 = op_scale(x, 3.0f, 0.0f), *y = op_act(x3, a);
         check(y, want, 7 * 19, TOL, "act");
         tensor_free(x3);
@@ -387,7 +331,7 @@ static void test_geglu(void **state) {
     for (int r = 0; r < 10; r++)
         for (int i = 0; i < 13; i++) {
             const float *p = (float *)x->data + r * 26;
-            want[r * 13 + i] = p[i] * act_ref(p[13 + i], ACT_GELU);
+            want[r * 13 + i] = p[i] * ref_act(p[13 + i], ACT_GELU);
         }
     tensor *y = op_geglu(x);
     assert_int_equal(y->ne[2], 13);
