@@ -196,6 +196,7 @@ static char *trim(char *s) {
 }
 
 static char *unquote(char *s) {
+    s = trim(s);
     size_t n = strlen(s);
     if (n >= 2 && (s[0] == '"' || s[0] == '\'') && s[n - 1] == s[0]) {
         s[n - 1] = '\0';
