@@ -294,8 +294,11 @@ static const option_def *find_option(const char *name, size_t len, int json) {
 
 static int apply(app_config *cfg, const option_def *o, const char *v, char *err, size_t errlen) {
     if (!o->help && cfg->n_ignored < CFG_MAX_LIST) {
-        snprintf(cfg->ignored[cfg->n_ignored], sizeof cfg->ignored[0], "--%s", o->name);
-        cfg->n_ignored++;
+        char flag[64];
+        snprintf(flag, sizeof flag, "--%s", o->name);
+        int seen = 0;
+        for (int i = 0; i < cfg->n_ignored; i++) seen |= !strcmp(cfg->ignored[i], flag);
+        if (!seen) memcpy(cfg->ignored[cfg->n_ignored++], flag, sizeof flag);
     }
     return o->set(cfg, v, err, errlen);
 }

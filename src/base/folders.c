@@ -195,14 +195,18 @@ static char *trim(char *s) {
     return s;
 }
 
+/* A scalar value: 'quoted' or "quoted" (anything after the closing quote is ignored),
+ * else the text up to a " #" comment. */
 static char *unquote(char *s) {
     s = trim(s);
-    size_t n = strlen(s);
-    if (n >= 2 && (s[0] == '"' || s[0] == '\'') && s[n - 1] == s[0]) {
-        s[n - 1] = '\0';
-        return s + 1;
+    if (s[0] == '"' || s[0] == '\'') {
+        char *close = strchr(s + 1, s[0]);
+        if (close) {
+            *close = '\0';
+            return s + 1;
+        }
     }
-    char *hash = strstr(s, " #");     /* trailing comment */
+    char *hash = strstr(s, " #");
     if (hash) *hash = '\0';
     return trim(s);
 }
