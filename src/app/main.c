@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "app/config.h"
+#include "app/packs.h"
 #include "backend/backend.h"
 #include "base/folders.h"
 #include "base/log.h"
@@ -93,6 +94,10 @@ static int start_graph(const app_config *cfg) {
         .disable_metadata = cfg->disable_metadata,
         .preview_method = cfg->preview_method,
     };
+    if (app_register_packs()) {
+        log_error("cannot register the built-in node packs");
+        return -1;
+    }
     graph_set_event_sink(ws_hub_event, NULL);
     if (graph_start(&g)) {
         log_error("cannot start the graph worker");
