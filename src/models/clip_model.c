@@ -72,15 +72,15 @@ static tensor *bind(const ckpt *c, const clip_config *cfg, int ndim, const int *
 
 /* Width, vocabulary and positions from the embeddings, depth from the layer keys. */
 static int clip_detect(const ckpt *c, const char *prefix, clip_config *cfg, char **err) {
-    const tensor *tok = ckpt_want(c, err, 2, NULL, "%sembeddings.token_embedding.weight", prefix);
+    const tensor *tok = ckpt_want(c, err, 0, NULL, "%sembeddings.token_embedding.weight", prefix);
     if (!tok) return -1;
-    const tensor *pos = ckpt_want(c, err, 2, NULL, "%sembeddings.position_embedding.weight",
+    const tensor *pos = ckpt_want(c, err, 0, NULL, "%sembeddings.position_embedding.weight",
                                   prefix);
     if (!pos) return -1;
     cfg->vocab = (int)tok->ne[0];
     cfg->dim = (int)tok->ne[1];
     cfg->positions = (int)pos->ne[0];
-    if (cfg->dim <= 0 || cfg->dim % CLIP_HEAD_DIM || pos->ne[1] != cfg->dim ||
+    if (tok->ndim != 2 || pos->ndim != 2 || cfg->dim <= 0 || cfg->dim % CLIP_HEAD_DIM || pos->ne[1] != cfg->dim ||
         cfg->positions < 2 || cfg->vocab < 2) {
         *err = clip_errf("%sembeddings: unexpected shapes [%lld,%lld] and [%lld,%lld]", prefix,
                          (long long)tok->ne[0], (long long)tok->ne[1], (long long)pos->ne[0],
@@ -93,7 +93,7 @@ static int clip_detect(const ckpt *c, const char *prefix, clip_config *cfg, char
         snprintf(name, sizeof name, "%sencoder.layers.%d.layer_norm1.weight", prefix, cfg->layers);
         if (!ckpt_get(c, name)) break;
     }
-    const tensor *fc1 = ckpt_want(c, err, 2, NULL, "%sencoder.layers.0.mlp.fc1.weight", prefix);
+    const tensor *fc1 = ckpt_want(c, err, 0, NULL, "%sencoder.layers.0.mlp.fc1.weight", prefix);
     if (!fc1) return -1;
     cfg->mlp = (int)fc1->ne[0];
     /* OpenAI's ViT-L uses quick_gelu; the OpenCLIP encoders (H, bigG) use erf GELU. */
