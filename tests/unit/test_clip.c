@@ -3,7 +3,8 @@
  * weighted, long, negative and empty prompts), plus the error paths of loading.
  *
  * The error figure is max |ours - ComfyUI| / max |ComfyUI| over each tensor; fp32 must stay
- * within 1e-4, and the figures are printed so the README can quote them. The checkpoint is
+ * within 1e-4 (it reaches about 1.2e-6), bf16 within 3e-2 (about 1.6e-2); the figures are
+ * printed so the README can quote them. The checkpoint is
  * $BUILD/sd15-synth.safetensors, which `make` builds with synth-ckpt.
  */
 #include <setjmp.h>
@@ -26,15 +27,15 @@
 #include "support/sharedfx.h"
 
 #define CLIP_FP32_BOUND 1e-4
+#define CLIP_BF16_BOUND 3e-2  /* measured worst 1.63e-2 (long prompt), 2x headroom */
 
 static ckpt *model_file, *fixtures;
 static tokenizer *tok;
 static clip_model *clip;
 
-static int setup(void **state) {
-    (void)state;
+static int setup(precision prec) {
     char path[4096], msg[512], *err = NULL;
-    backend_config cfg = {.accel = ACCEL_CPU, .opt = OPT_O1, .prec = PREC_FP32};
+    backend_config cfg = {.accel = ACCEL_CPU, .opt = OPT_O1, .prec = prec};
     if (backend_init(&cfg, msg, sizeof msg)) {
         fprintf(stderr, "backend: %s\n", msg);
         return -1;
@@ -60,6 +61,9 @@ static int setup(void **state) {
     }
     return 0;
 }
+
+static int setup_fp32(void **state) { (void)state; return setup(PREC_FP32); }
+static int setup_bf16(void **state) { (void)state; return setup(PREC_BF16); }
 
 static int teardown(void **state) {
     (void)state;
@@ -98,8 +102,8 @@ static void test_config(void **state) {
     assert_int_equal(c->act, ACT_QUICK_GELU);
 }
 
-static void test_fixture_cases(void **state) {
-    (void)state;
+/* Every clip.* fixture case at the current precision; returns the worst error. */
+static void run_fixture_cases(const char *label, double bound) {
     char *json = sharedfx_read("fixtures/sd15/index.json", NULL);
     assert_non_null(json);
     cJSON *root = cJSON_Parse(json);
@@ -124,15 +128,25 @@ static void test_fixture_cases(void **state) {
         want = ckpt_get(fixtures, name);
         assert_non_null(want);
         double e_pooled = rel_error(pooled, want);
-        printf("clip fp32 %-22s cond %.2e  pooled %.2e\n", id, e_cond, e_pooled);
-        assert_true(e_cond < CLIP_FP32_BOUND);
-        assert_true(e_pooled < CLIP_FP32_BOUND);
+        printf("clip %s %-22s cond %.2e  pooled %.2e\n", label, id, e_cond, e_pooled);
+        assert_true(e_cond < bound);
+        assert_true(e_pooled < bound);
         worst = fmax(worst, fmax(e_cond, e_pooled));
         tensor_free(cond);
         tensor_free(pooled);
     }
-    printf("clip fp32 worst max relative error %.2e (bound %.0e)\n", worst, CLIP_FP32_BOUND);
+    printf("clip %s worst max relative error %.2e (bound %.0e)\n", label, worst, bound);
     cJSON_Delete(root);
+}
+
+static void test_fixture_cases(void **state) {
+    (void)state;
+    run_fixture_cases("fp32", CLIP_FP32_BOUND);
+}
+
+static void test_fixture_cases_bf16(void **state) {
+    (void)state;
+    run_fixture_cases("bf16", CLIP_BF16_BOUND);
 }
 
 /* CLIPSetLastLayer(-1) and out-of-range values are the plain last layer. */
@@ -206,5 +220,9 @@ int main(void) {
         cmocka_unit_test(test_embedding_file),
         cmocka_unit_test(test_bad_checkpoints),
     };
-    return cmocka_run_group_tests_name("clip", tests, setup, teardown);
+    const struct CMUnitTest tests_bf16[] = {
+        cmocka_unit_test(test_fixture_cases_bf16),
+    };
+    int failed = cmocka_run_group_tests_name("clip fp32", tests, setup_fp32, teardown);
+    return failed + cmocka_run_group_tests_name("clip bf16", tests_bf16, setup_bf16, teardown);
 }
