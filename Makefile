@@ -64,6 +64,13 @@ $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(TEST_SUPPORT:%.c=$(BUILD)/obj/%.
 
 unit: deps $(PROGRAMS) $(TESTS)
 
+# The synthetic SD1.5 checkpoint (2.1 GB, shared/spec/synthetic-checkpoint.md) that the
+# io, CLIP and UNet tests read; rebuilt only when missing or the key list changes.
+SD15_SYNTH := $(BUILD)/sd15-synth.safetensors
+$(SD15_SYNTH): $(SHARED)/fixtures/sd15/keys.tsv | $(BUILD)/synth-ckpt
+	$(BUILD)/synth-ckpt --keys $< --seed 20261126 --out $@
+unit: $(SD15_SYNTH)
+
 # The whole suite: unit tests, fuzz smoke runs, integration tests against the daemon.
 test: unit
 	@BUILD=$(BUILD) SHARED=$(SHARED) tests/run.sh
