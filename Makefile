@@ -33,7 +33,7 @@ BENCH_SRC:= $(wildcard bench/*.c)
 TESTS    := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/test_*.c))
 TEST_SUPPORT := $(wildcard tests/unit/support/*.c)
 
-PROGRAMS := $(BUILD)/comfyui-ipex $(if $(BENCH_SRC),$(BUILD)/ipex-benchmark) $(TOOLS)
+PROGRAMS := $(if $(wildcard src/app/main.c),$(BUILD)/comfyui-ipex) $(if $(BENCH_SRC),$(BUILD)/ipex-benchmark) $(TOOLS)
 
 .PHONY: all deps run test unit asan fuzz ui install clean
 all: $(PROGRAMS)
