@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# Packaging tests: systemd units, Nix expressions and modules, the workflow schema.
+# Prints one closing line "N passed, N failed" (tests/run.sh adds it to the suite).
+#   units:   systemd-analyze verify on every unit, systemd-analyze security --offline
+#            under EXPOSURE_MAX (the score is printed), sysusers/tmpfiles applied to a
+#            scratch root
+#   nix:     every .nix parses (nix-instantiate --parse); the NixOS and Home Manager
+#            modules evaluated by tests/nix/harness (a minimal module system, no nixpkgs)
+#            and their output checked; the NixOS unit rendered and scored like the file
+#   schema:  workflows/*.json and tests/workflows/valid pass scripts/check-workflow.py,
+#            every file of tests/workflows/broken fails at the place EXPECT names
+set -u
+cd "$(dirname "$0")/../.."
+ROOT=$PWD
+EXPOSURE_MAX=${EXPOSURE_MAX:-2.0}
+PY=/usr/bin/python3
+passed=0 failed=0
+scratch=$(mktemp -d)
+trap 'rm -rf "$scratch"' EXIT
+
+# check NAME CMD...: runs one test; its output is shown only when it fails.
+check() {
+  local name=$1 out; shift
+  if out=$("$@" 2>&1); then
+    passed=$((passed + 1)); echo "ok   $name"
+  else
+    failed=$((failed + 1)); echo "FAIL $name"; printf '%s\n' "$out" | sed 's/^/     /'
+  fi
+}
+
+# systemd-analyze verify insists that ExecStart's binary exists: point the units at a stand-in.
+stage_units() {
+  mkdir -p "$scratch/units" "$scratch/bin"
+  printf '#!/bin/sh\n' >"$scratch/bin/comfyui-ipex" && chmod +x "$scratch/bin/comfyui-ipex"
+  for u in systemd/*.service systemd/*.socket; do
+    sed "s#/usr/local/bin/#$scratch/bin/#" "$u" >"$scratch/units/$(basename "$u")"
+  done
+}
+
+# security_ok UNITFILE: the offline exposure score is printed and must be under EXPOSURE_MAX.
+security_ok() {
+  local out score
+  out=$(systemd-analyze security --offline=true --no-pager "$1" 2>&1) || { echo "$out"; return 1; }
+  score=$(printf '%s\n' "$out" | sed -n 's/.*Overall exposure level for .*: \([0-9.]*\) .*/\1/p')
+  echo "exposure $(basename "$1"): $score (max $EXPOSURE_MAX)"
+  [ -n "$score" ] && awk -v s="$score" -v m="$EXPOSURE_MAX" 'BEGIN { exit !(s < m) }'
+}
+
+verify_units() {  # a warning is as bad as an error here: verify prints nothing when all is well
+  local out
+  out=$(systemd-analyze verify --man=no "$@" 2>&1) || { echo "$out"; return 1; }
+  [ -z "$out" ] || { echo "$out"; return 1; }
+}
+
+# sysusers creates the user in a scratch root, tmpfiles then makes the directories there;
+# the snippets are installed where `make install` puts them, relative to that root.
+sysusers_tmpfiles_apply() {
+  local r=$scratch/root
+  install -Dm644 systemd/comfyui-ipex.sysusers "$r/usr/lib/sysusers.d/comfyui-ipex.conf"
+  install -Dm644 systemd/comfyui-ipex.tmpfiles "$r/usr/lib/tmpfiles.d/comfyui-ipex.conf"
+  mkdir -p "$r/etc"
+  systemd-sysusers --root="$r" || return 1
+  grep -q '^comfyui:' "$r/etc/passwd" || { echo "no comfyui user in $r/etc/passwd"; return 1; }
+  if [ "$(id -u)" -ne 0 ]; then  # creating directories owned by comfyui needs root
+    systemd-tmpfiles --root="$r" --cat-config >/dev/null
+    return
+  fi
+  systemd-tmpfiles --root="$r" --create || return 1
+  [ -d "$r/var/lib/comfyui/models/checkpoints" ] && [ -d "$r/etc/comfyui-ipex" ] &&
+    [ "$(stat -c %U "$r/var/lib/comfyui/models" 2>/dev/null || true)" != root ]
+}
+
+# expect_broken FILE WHERE: the checker rejects FILE and names WHERE in its message.
+expect_broken() {
+  local out
+  out=$($PY scripts/check-workflow.py "$1" 2>&1) && { echo "accepted: $1"; return 1; }
+  printf '%s\n' "$out" | grep -qF ": $2" || { echo "expected an error at $2, got:"; echo "$out"; return 1; }
+}
+
+stage_units
+check "units: verify service and socket" verify_units "$scratch"/units/*
+check "units: security --offline comfyui-ipex.service" security_ok "$scratch/units/comfyui-ipex.service"
+check "units: sysusers and tmpfiles apply to a scratch root" sysusers_tmpfiles_apply
+
+check "schema: workflows/schema.json is up to date with the node registry" \
+  $PY scripts/gen-workflow-schema.py --check "${SHARED:-../shared}/spec/comfyui-core-nodes.json" workflows/schema.json
+for f in workflows/*.json tests/workflows/valid/*.json; do
+  [ "$f" = workflows/schema.json ] && continue
+  check "schema: accepts $f" $PY scripts/check-workflow.py "$f"
+done
+while IFS=$'\t' read -r file where; do
+  case $file in '#'*|'') continue ;; esac
+  check "schema: rejects $file at $where" expect_broken "tests/workflows/broken/$file" "$where"
+done <tests/workflows/broken/EXPECT
+
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
