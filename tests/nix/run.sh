@@ -14,15 +14,18 @@ cd "$(dirname "$0")/../.."
 ROOT=$PWD
 EXPOSURE_MAX=${EXPOSURE_MAX:-2.0}
 PY=/usr/bin/python3
+# Evaluation only: a dummy store, so neither root nor a nix daemon is needed.
+NIX_EVAL=(nix-instantiate --readonly-mode --store dummy:// --eval --strict --json)
 passed=0 failed=0
 scratch=$(mktemp -d)
 trap 'rm -rf "$scratch"' EXIT
 
-# check NAME CMD...: runs one test; its output is shown only when it fails.
+# check NAME CMD...: runs one test; its output is shown when it fails, else only "note:" lines.
 check() {
   local name=$1 out; shift
   if out=$("$@" 2>&1); then
     passed=$((passed + 1)); echo "ok   $name"
+    printf '%s\n' "$out" | grep '^note:' | sed 's/^/     /'
   else
     failed=$((failed + 1)); echo "FAIL $name"; printf '%s\n' "$out" | sed 's/^/     /'
   fi
@@ -42,7 +45,7 @@ security_ok() {
   local out score
   out=$(systemd-analyze security --offline=true --no-pager "$1" 2>&1) || { echo "$out"; return 1; }
   score=$(printf '%s\n' "$out" | sed -n 's/.*Overall exposure level for .*: \([0-9.]*\) .*/\1/p')
-  echo "exposure $(basename "$1"): $score (max $EXPOSURE_MAX)"
+  echo "note: exposure $(basename "$1"): $score (must be under $EXPOSURE_MAX)"
   [ -n "$score" ] && awk -v s="$score" -v m="$EXPOSURE_MAX" 'BEGIN { exit !(s < m) }'
 }
 
@@ -70,6 +73,41 @@ sysusers_tmpfiles_apply() {
     [ "$(stat -c %U "$r/var/lib/comfyui/models" 2>/dev/null || true)" != root ]
 }
 
+# nix_cases FILE: evaluates a cases file and counts each case as one test.
+nix_cases() {
+  local json status name why
+  if ! json=$("${NIX_EVAL[@]}" "$1" 2>&1); then
+    failed=$((failed + 1)); echo "FAIL $1 does not evaluate"; printf '%s\n' "$json" | sed 's/^/     /'
+    return
+  fi
+  while IFS=$'\t' read -r status name why; do
+    if [ "$status" = PASS ]; then passed=$((passed + 1)); echo "ok   nix: $name"
+    else failed=$((failed + 1)); echo "FAIL nix: $name"; echo "     $why"; fi
+  done < <(printf '%s' "$json" | $PY tests/nix/compare.py)
+}
+
+# nixos_unit NAME SETTINGS: the NixOS module's unit for SETTINGS (a Nix attrset), rendered
+# to $scratch/units-nixos/NAME/comfyui-ipex.service with ExecStart on the stand-in binary.
+nixos_unit() {
+  local dir=$scratch/units-nixos/$1
+  mkdir -p "$dir"
+  "${NIX_EVAL[@]}" -E "(import ./tests/nix/harness/eval.nix { modules = [ ./nix/nixos-module.nix
+      { services.comfyui-ipex = { enable = true; } // $2; } ]; }).config.systemd.services.comfyui-ipex" |
+    $PY tests/nix/units.py render |
+    sed "s#^ExecStart=/nix/store/[^ ]*/bin/#ExecStart=$scratch/bin/#" >"$dir/comfyui-ipex.service" &&
+    [ -s "$dir/comfyui-ipex.service" ]
+}
+
+nixos_unit_ok() {  # NAME SETTINGS: renders, verifies and scores one configuration
+  nixos_unit "$1" "$2" || return 1
+  verify_units "$scratch/units-nixos/$1/comfyui-ipex.service" &&
+    security_ok "$scratch/units-nixos/$1/comfyui-ipex.service"
+}
+
+hardening_parity() {
+  "${NIX_EVAL[@]}" nix/hardening.nix | $PY tests/nix/units.py parity systemd/comfyui-ipex.service
+}
+
 # expect_broken FILE WHERE: the checker rejects FILE and names WHERE in its message.
 expect_broken() {
   local out
@@ -81,6 +119,15 @@ stage_units
 check "units: verify service and socket" verify_units "$scratch"/units/*
 check "units: security --offline comfyui-ipex.service" security_ok "$scratch/units/comfyui-ipex.service"
 check "units: sysusers and tmpfiles apply to a scratch root" sysusers_tmpfiles_apply
+
+for f in $(find . -name '*.nix' -not -path './.git/*' | sort); do
+  check "nix: $f parses" nix-instantiate --parse "$f"
+done
+nix_cases tests/nix/cases-nixos.nix
+check "nix: NixOS unit (defaults) verifies and scores" nixos_unit_ok default '{ }'
+check "nix: NixOS unit (cpu, no JIT, public) verifies and scores" nixos_unit_ok cpu \
+  '{ acceleration = "cpu"; optimization.jitCompile = false; host = "0.0.0.0"; }'
+check "nix: NixOS hardening matches systemd/comfyui-ipex.service" hardening_parity
 
 check "schema: workflows/schema.json is up to date with the node registry" \
   $PY scripts/gen-workflow-schema.py --check "${SHARED:-../shared}/spec/comfyui-core-nodes.json" workflows/schema.json
