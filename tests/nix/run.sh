@@ -124,6 +124,7 @@ for f in $(find . -name '*.nix' -not -path './.git/*' | sort); do
   check "nix: $f parses" nix-instantiate --parse "$f"
 done
 nix_cases tests/nix/cases-nixos.nix
+nix_cases tests/nix/cases-hm.nix
 check "nix: NixOS unit (defaults) verifies and scores" nixos_unit_ok default '{ }'
 check "nix: NixOS unit (cpu, no JIT, public) verifies and scores" nixos_unit_ok cpu \
   '{ acceleration = "cpu"; optimization.jitCompile = false; host = "0.0.0.0"; }'

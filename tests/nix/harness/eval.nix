@@ -10,7 +10,7 @@ let
     hm.dag.entryAfter = after: data: { inherit after data; before = [ ]; };
   } else baseLib;
   pkgs = import ./pkgs.nix { inherit lib; };
-  result = lib.evalModules { inherit modules; specialArgs = { inherit pkgs; }; };
+  result = lib.evalModules { inherit modules; specialArgs = { inherit lib pkgs; }; };
   config = result.config;
 in
 {

@@ -75,7 +75,7 @@ let
       let
         mkType = name: check: { inherit name check; merge = mergeEqual; };
         mergeEqual = loc: values:
-          if all (v: v == head values) values then head values
+          if length values == 1 || all (v: v == head values) values then head values
           else throw "The option `${loc}' has conflicting definitions: ${toJSON values}";
         isDerivation = v: isAttrs v && (v ? outPath || (v.type or null) == "derivation");
       in
@@ -110,59 +110,47 @@ let
           merge = loc: values:
             let names = unique (concatMap attrNames values);
             in genAttrs names (n: mergeDefinitions "${loc}.${n}" { type = t; }
-              (concatMap (v: if v ? ${n} then [ v.${n} ] else [ ]) values));
+              (concatMap (v: if v ? ${n} then [ (wrap v.${n}) ] else [ ]) values));
         };
         submodule = m: {
           name = "submodule";
           check = isAttrs;
-          merge = loc: values: evalTree loc m.options values;
+          merge = loc: values: evalTree loc m.options (map wrap values);
         };
       };
 
     # -- evaluation --
+    #
+    # A definition travels down the tree as { conds, priority, value }: the mkIf
+    # conditions and the mkOverride priority met on the way, and the value at this
+    # path. Carrying them (rather than re-wrapping the value in mkIf) means deciding
+    # which names exist never forces a value, only conditions, so a value may be
+    # computed from config (e.g. attribute names built from config.home.homeDirectory).
+    wrap = value: { conds = [ ]; priority = 100; inherit value; };
 
-    # A definition split into its attributes, conditions and priorities carried into each
-    # (NixOS's pushDownProperties), without reading a condition.
-    pushDown = def:
-      let t = def._type or null; in
-      if t == "merge" then concatMap pushDown def.contents
-      else if t == "if" then map (mapAttrs (n: v: mkIf def.condition v)) (pushDown def.content)
-      else if t == "override" then
-        map (mapAttrs (n: v: mkOverride def.priority v)) (pushDown def.content)
-      else [ def ];
+    # A definition with its own mkIf/mkMerge/mkOverride opened up into plain ones.
+    expand = d:
+      let v = d.value; t = v._type or null; in
+      if t == "if" then expand (d // { conds = d.conds ++ [ v.condition ]; value = v.content; })
+      else if t == "merge" then concatMap (c: expand (d // { value = c; })) v.contents
+      else if t == "override" then expand (d // { priority = v.priority; value = v.content; })
+      else [ d ];
 
-    # A definition as a list of { value, priority }, conditions read (at a leaf).
-    flatten = priority: def:
-      let t = def._type or null; in
-      if t == "merge" then concatMap (flatten priority) def.contents
-      else if t == "if" then (if def.condition then flatten priority def.content else [ ])
-      else if t == "override" then flatten def.priority def.content
-      else [ { value = def; inherit priority; } ];
+    live = d: all (c: c) d.conds;
+    isTree = v: isAttrs v && !(v ? _type) && !(v ? outPath) && !isFunction v;
 
-    # What a definition is beneath its properties: an attrset to descend into, or a leaf.
-    content = def:
-      let t = def._type or null; in
-      if t == "if" || t == "override" then content def.content
-      else if t == "merge" then
-        (if def.contents == [ ] then { } else content (head def.contents))
-      else def;
-    isTree = def: let c = content def; in
-      isAttrs c && !(c ? _type) && !(c ? outPath) && !isFunction c;
-
-    # Whether a definition survives its conditions (an attrset counts as itself).
-    active = def:
-      let t = def._type or null; in
-      if t == "if" then def.condition && active def.content
-      else if t == "merge" then any active def.contents
-      else if t == "override" then active def.content
-      else true;
+    # The values that count at a leaf: conditions hold, and the best priority wins.
+    winners = defs:
+      let
+        flat = filter live (concatMap expand defs);
+        best = foldl' (m: d: if d.priority < m then d.priority else m) 1500 flat;
+      in
+      map (d: d.value) (filter (d: d.priority == best) flat);
 
     # The merged value of one option from its definitions.
     mergeDefinitions = loc: opt: defs:
       let
-        flat = concatMap (flatten 100) defs;
-        best = foldl' (m: d: if d.priority < m then d.priority else m) 1500 flat;
-        values = map (d: d.value) (filter (d: d.priority == best) flat);
+        values = winners defs;
         bad = filter (v: !opt.type.check v) values;
       in
       if values == [ ] then
@@ -174,14 +162,10 @@ let
 
     # Free-form leaves: lists concatenate, anything else must agree.
     mergeFree = loc: defs:
-      let
-        flat = concatMap (flatten 100) defs;
-        best = foldl' (m: d: if d.priority < m then d.priority else m) 1500 flat;
-        values = map (d: d.value) (filter (d: d.priority == best) flat);
-      in
+      let values = winners defs; in
       if values == [ ] then throw "`${loc}' has no active definition"
       else if all isList values then concatLists values
-      else if all (v: v == head values) values then head values
+      else if length values == 1 || all (v: v == head values) values then head values
       else throw "`${loc}' has conflicting definitions";
 
     # The value at `loc`: `decls` is an option, a namespace of declarations, or null
@@ -189,20 +173,21 @@ let
     evalTree = loc: decls: defs:
       let
         sub = n: if loc == "" then n else "${loc}.${n}";
-        pushed = concatMap (d: if isTree d then pushDown d else [ d ]) defs;
-        defNames = unique (concatMap (d: if isAttrs d && !(d ? _type) then attrNames d else [ ]) pushed);
-        at = n: concatMap (d: if isAttrs d && d ? ${n} then [ d.${n} ] else [ ]) pushed;
+        opened = concatMap expand defs;
+        trees = filter (d: isTree d.value) opened;
+        defNames = unique (concatMap (d: attrNames d.value) trees);
+        at = n: concatMap (d: if d.value ? ${n} then [ (d // { value = d.value.${n}; }) ] else [ ]) trees;
         declared = decls != null;
         # Below the root, a free-form name whose definitions are all switched off by
         # mkIf is absent, as an option left at its default would not show. (At the root
         # the names must not depend on conditions: those read config itself.)
-        liveNames = if loc == "" then defNames else filter (n: any active (at n)) defNames;
+        liveNames = if loc == "" || declared then defNames else filter (n: any live (at n)) defNames;
         names = unique ((if declared then attrNames decls else [ ]) ++ liveNames);
         undeclared = filter (n: declared && loc != "" && !(decls ? ${n})) defNames;
       in
       if declared && (decls._type or null) == "option" then mergeDefinitions loc decls defs
       else if undeclared != [ ] then throw "The option `${sub (head undeclared)}' does not exist."
-      else if !declared && defs != [ ] && !(all isTree defs) then mergeFree loc defs
+      else if !declared && opened != [ ] && trees == [ ] then mergeFree loc defs
       else genAttrs names (n: evalTree (sub n) (if declared then decls.${n} or null else null) (at n));
 
     # Options of all modules merged into one tree of declarations.
@@ -230,7 +215,7 @@ let
           [ self ] ++ concatMap load (self.imports or [ ]);
         loaded = concatMap load modules;
         decls = foldl' mergeDecls { } (map (m: m.options or { }) loaded);
-        config = evalTree "" decls (map (m: m.config or { }) loaded);
+        config = evalTree "" decls (map (m: wrap (m.config or { })) loaded);
       in
       { inherit config; options = decls; };
   };
