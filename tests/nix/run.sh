@@ -104,6 +104,40 @@ nixos_unit_ok() {  # NAME SETTINGS: renders, verifies and scores one configurati
     security_ok "$scratch/units-nixos/$1/comfyui-ipex.service"
 }
 
+# The pinned hashes in nix/package.nix are those of the tokenizer files the fixtures used.
+tokenizer_hashes() {
+  "${NIX_EVAL[@]}" -E '(import ./nix/package.nix {
+      lib = import ./tests/nix/harness/lib.nix; stdenv.mkDerivation = a: a; fetchurl = a: a;
+      linkFarm = n: e: e; pkg-config = null; libmicrohttpd = null; oneDNN_2 = null;
+      level-zero = null; cjson = null; libpng = null; stb = null; systemd = null;
+      openssl = null; utf8proc = null; }).passthru.tokenizerHashes' |
+    $PY -c '
+import base64, hashlib, json, sys
+bad = 0
+for name, sri in json.load(sys.stdin).items():
+    with open(sys.argv[1] + "/" + name, "rb") as f:
+        want = "sha256-" + base64.b64encode(hashlib.sha256(f.read()).digest()).decode()
+    if sri != want:
+        print("%s: package.nix pins %s, the file hashes to %s" % (name, sri, want)); bad = 1
+sys.exit(bad)' "${SHARED:-../shared}/tokenizer/sd1"
+}
+
+# make install into a staging root (programs left out: they are other tests' business).
+install_tree() {
+  local d=$scratch/dest
+  make -s install PROGRAMS= DESTDIR="$d" PREFIX=/usr >/dev/null 2>&1 || { make install PROGRAMS= DESTDIR="$d" PREFIX=/usr; return 1; }
+  local f
+  for f in usr/share/comfyui-ipex/tokenizers/sd1/vocab.json usr/share/comfyui-ipex/tokenizers/sd1/merges.txt \
+      usr/share/comfyui-ipex/workflow-schema.json usr/share/comfyui-ipex/workflows/txt2img.json \
+      usr/lib/systemd/system/comfyui-ipex.service usr/lib/systemd/system/comfyui-ipex.socket \
+      usr/lib/sysusers.d/comfyui-ipex.conf usr/lib/tmpfiles.d/comfyui-ipex.conf; do
+    [ -f "$d/$f" ] || { echo "missing: $f"; return 1; }
+  done
+  grep -q '^ExecStart=/usr/bin/comfyui-ipex ' "$d/usr/lib/systemd/system/comfyui-ipex.service" ||
+    { echo "ExecStart not pointed at PREFIX/bin"; return 1; }
+  [ ! -e "$d/usr/share/comfyui-ipex/workflows/schema.json" ] || { echo "schema among the examples"; return 1; }
+}
+
 hardening_parity() {
   "${NIX_EVAL[@]}" nix/hardening.nix | $PY tests/nix/units.py parity systemd/comfyui-ipex.service
 }
@@ -129,6 +163,9 @@ check "nix: NixOS unit (defaults) verifies and scores" nixos_unit_ok default '{ 
 check "nix: NixOS unit (cpu, no JIT, public) verifies and scores" nixos_unit_ok cpu \
   '{ acceleration = "cpu"; optimization.jitCompile = false; host = "0.0.0.0"; }'
 check "nix: NixOS hardening matches systemd/comfyui-ipex.service" hardening_parity
+nix_cases tests/nix/cases-package.nix
+check "nix: package.nix pins the hashes of shared/tokenizer/sd1" tokenizer_hashes
+check "install: make install stages units, tokenizer, workflows, schema" install_tree
 
 check "schema: workflows/schema.json is up to date with the node registry" \
   $PY scripts/gen-workflow-schema.py --check "${SHARED:-../shared}/spec/comfyui-core-nodes.json" workflows/schema.json

@@ -8,12 +8,18 @@ let
   drv = name: { type = "derivation"; inherit name; outPath = storePath name; };
 
   pkgs = lib.genAttrs
-    [ "curl" "coreutils" "gdb" "clang-tools" "pkg-config" "libmicrohttpd" "oneDNN_2"
-      "level-zero" "cjson" "libpng" "stb" "systemd" "openssl" "utf8proc" ]
+    [ "curl" "coreutils" "gdb" "clang" "clang-tools" "cmocka" "nix" "pkg-config"
+      "libmicrohttpd" "oneDNN_2" "level-zero" "cjson" "libpng" "stb" "systemd" "openssl"
+      "utf8proc" ]
     drv
   // {
     inherit lib;
     comfyui-ipex = drv "comfyui-ipex-0.1.0";
+    python3 = drv "python3" // {
+      withPackages = select: drv "python3-env" // {
+        packages = select (lib.genAttrs [ "numpy" "pillow" "pytest" "websocket-client" "jsonschema" ] drv);
+      };
+    };
 
     # Builders: the result is a package that also carries what it was built from.
     writeText = name: text: drv name // { inherit text; };
@@ -22,7 +28,6 @@ let
     linkFarm = name: entries: drv name // { inherit entries; };
     stdenv.mkDerivation = attrs: drv "${attrs.pname}-${attrs.version}" // { inherit attrs; };
     mkShell = attrs: drv "shell" // { inherit attrs; };
-    placeholder = out: "/placeholder-${out}";
 
     # callPackage: the function's named arguments filled from pkgs, overridable.
     callPackage = fn: overrides:
