@@ -16,6 +16,7 @@ EXPOSURE_MAX=${EXPOSURE_MAX:-2.0}
 PY=/usr/bin/python3
 # Evaluation only: a dummy store, so neither root nor a nix daemon is needed.
 NIX_EVAL=(nix-instantiate --readonly-mode --store dummy:// --eval --strict --json)
+NIX_PARSE=(nix-instantiate --readonly-mode --store dummy:// --parse)
 passed=0 failed=0
 scratch=$(mktemp -d)
 trap 'rm -rf "$scratch"' EXIT
@@ -155,7 +156,7 @@ check "units: security --offline comfyui-ipex.service" security_ok "$scratch/uni
 check "units: sysusers and tmpfiles apply to a scratch root" sysusers_tmpfiles_apply
 
 for f in $(find . -name '*.nix' -not -path './.git/*' | sort); do
-  check "nix: $f parses" nix-instantiate --parse "$f"
+  check "nix: $f parses" "${NIX_PARSE[@]}" "$f"
 done
 nix_cases tests/nix/cases-nixos.nix
 nix_cases tests/nix/cases-hm.nix
