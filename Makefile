@@ -85,6 +85,7 @@ clean:
 
 # Installs the programs, the CLIP tokenizer data (DATADIR/tokenizers/sd1, the daemon's
 # compiled-in default), the node ABI headers, the example workflows and their JSON Schema,
+# the web UI bundle when it was built (`make ui`; to DATADIR/ui),
 # and the systemd units (ExecStart pointed at PREFIX/bin), sysusers and tmpfiles snippets.
 # DESTDIR stages the whole tree elsewhere (packaging).
 TOKENIZER_DIR ?= $(SHARED)/tokenizer/sd1
@@ -97,6 +98,7 @@ install: all
 	$(if $(HEADERS),install -Dm644 -t $(DESTDIR)$(PREFIX)/include/comfyui_ipex $(HEADERS))
 	install -Dm644 -t $(DESTDIR)$(DATADIR)/workflows $(EXAMPLES)
 	install -Dm644 workflows/schema.json $(DESTDIR)$(DATADIR)/workflow-schema.json
+	$(if $(wildcard ui/dist/index.html),mkdir -p $(DESTDIR)$(DATADIR)/ui && cp -R ui/dist/. $(DESTDIR)$(DATADIR)/ui/)
 	install -d $(DESTDIR)$(UNITDIR)
 	sed 's#/usr/local/bin/#$(PREFIX)/bin/#' systemd/comfyui-ipex.service >$(DESTDIR)$(UNITDIR)/comfyui-ipex.service
 	install -m644 systemd/comfyui-ipex.socket $(DESTDIR)$(UNITDIR)/
