@@ -27,7 +27,7 @@
   LockPersonality = true;
   KeyringMode = "private";
   SystemCallArchitectures = "native";
-  SystemCallFilter = [ "@system-service" "~@privileged @resources" ];
+  SystemCallFilter = [ "@system-service" "~@privileged" ];
   SystemCallErrorNumber = "EPERM";
   UMask = "0077";
 }
