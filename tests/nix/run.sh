@@ -21,12 +21,16 @@ passed=0 failed=0
 scratch=$(mktemp -d)
 trap 'rm -rf "$scratch"' EXIT
 
-# check NAME CMD...: runs one test; its output is shown when it fails, else only "note:" lines.
+# check NAME CMD...: runs one test; its output is shown when it fails, else only "note:"
+# lines. Exit status 77 means the test cannot run here: reported, counted neither way.
 check() {
-  local name=$1 out; shift
-  if out=$("$@" 2>&1); then
+  local name=$1 out rc; shift
+  out=$("$@" 2>&1); rc=$?
+  if [ "$rc" -eq 0 ]; then
     passed=$((passed + 1)); echo "ok   $name"
     printf '%s\n' "$out" | grep '^note:' | sed 's/^/     /'
+  elif [ "$rc" -eq 77 ]; then
+    echo "skip $name"; printf '%s\n' "$out" | tail -1 | sed 's/^/     /'
   else
     failed=$((failed + 1)); echo "FAIL $name"; printf '%s\n' "$out" | sed 's/^/     /'
   fi
@@ -143,6 +147,13 @@ hardening_parity() {
   "${NIX_EVAL[@]}" nix/hardening.nix | $PY tests/nix/units.py parity systemd/comfyui-ipex.service
 }
 
+# The W^X probe: under the kernel's PR_SET_MDWE (what MemoryDenyWriteExecute=yes
+# enforces), oneDNN's JIT kernels must fail and its reference kernels run.
+wx_probe() {
+  cc -std=c11 -Wall -Wextra -Werror tests/nix/wx_probe.c -o "$scratch/wx_probe" -ldnnl || return 1
+  "$scratch/wx_probe"
+}
+
 # expect_broken FILE WHERE: the checker rejects FILE and names WHERE in its message.
 expect_broken() {
   local out
@@ -154,6 +165,7 @@ stage_units
 check "units: verify service and socket" verify_units "$scratch"/units/*
 check "units: security --offline comfyui-ipex.service" security_ok "$scratch/units/comfyui-ipex.service"
 check "units: sysusers and tmpfiles apply to a scratch root" sysusers_tmpfiles_apply
+check "units: oneDNN JIT fails under W^X, reference kernels run (MemoryDenyWriteExecute)" wx_probe
 
 for f in $(find . -name '*.nix' -not -path './.git/*' | sort); do
   check "nix: $f parses" "${NIX_PARSE[@]}" "$f"
