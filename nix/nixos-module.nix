@@ -39,8 +39,12 @@ let
     "--opt-level" cfg.optimization.level
     "--precision" cfg.optimization.precision
     (if cfg.optimization.jitCompile then "--jit" else "--no-jit")
-    "--cache-size" (toString (if cfg.models.cache.enable then cfg.models.cache.size else 0))
-  ] ++ cfg.extraArgs;
+  ]
+  # Left to the daemon's own default unless asked for.
+  ++ optionals (!cfg.models.cache.enable) [ "--cache-size" "0" ]
+  ++ optionals (cfg.models.cache.enable && cfg.models.cache.size != null)
+    [ "--cache-size" (toString cfg.models.cache.size) ]
+  ++ cfg.extraArgs;
 
   listenAddress =
     if hasInfix ":" cfg.host then "[${cfg.host}]:${toString cfg.port}"
@@ -148,9 +152,10 @@ in
           description = "Keep loaded models in memory between prompts.";
         };
         size = mkOption {
-          type = types.ints.unsigned;
-          default = 8192;
-          description = "Memory budget of the model cache in MB (--cache-size).";
+          type = types.nullOr types.ints.unsigned;
+          default = null;
+          example = 8192;
+          description = "Memory budget of the model cache in MB (--cache-size); null: the daemon's default.";
         };
       };
     };

@@ -9,6 +9,7 @@ let
   sc = settings: (svc settings).serviceConfig;
   # Whether evaluating the configuration fails (a type error, an unknown option).
   rejects = settings: !(builtins.tryEval (builtins.deepSeq (eval settings) true)).success;
+  has = (import ./harness/lib.nix).hasInfix;
   bin = "/nix/store/16e759bdbd266e2b305f3d33df87c1c8-comfyui-ipex-0.1.0/bin/comfyui-ipex";
 in
 [
@@ -17,7 +18,7 @@ in
     argv = true;
     actual = (sc { }).ExecStart;
     expected = [ bin "--listen" "127.0.0.1" "--port" "8188" "--base-directory" "/var/lib/comfyui"
-      "--acceleration" "auto" "--opt-level" "O1" "--precision" "fp32" "--jit" "--cache-size" "8192" ];
+      "--acceleration" "auto" "--opt-level" "O1" "--precision" "fp32" "--jit" ];
   }
   {
     name = "every option becomes its flag";
@@ -37,6 +38,12 @@ in
     actual = (sc { models.cache.enable = false; }).ExecStart;
     expected = [ bin "--listen" "127.0.0.1" "--port" "8188" "--base-directory" "/var/lib/comfyui"
       "--acceleration" "auto" "--opt-level" "O1" "--precision" "fp32" "--jit" "--cache-size" "0" ];
+  }
+  {
+    name = "a disabled model cache wins over a size";
+    actual = let e = (sc { models.cache = { enable = false; size = 4096; }; }).ExecStart; in
+      { zero = has "\"--cache-size\" \"0\"" e; size = has "4096" e; };
+    expected = { zero = true; size = false; };
   }
   {
     name = "systemd specifiers and variables in arguments are escaped";
