@@ -164,8 +164,10 @@ static int ckpt_read(ckpt *c, const uint8_t *buf, size_t len, char *err) {
     }
     if (len >= 2 && buf[0] == 0x1f && buf[1] == 0x8b)
         return io_fail(err, "gzip-compressed file: decompress it first");
-    /* Anything else: let the safetensors reader name the problem (short file, bad length). */
-    c->format = CKPT_SAFETENSORS;
+    if (len >= 9)
+        return io_fail(err, "unrecognised file format: not safetensors (8-byte length, then "
+                            "'{'), a PyTorch zip or a pickle");
+    c->format = CKPT_SAFETENSORS;      /* too short for anything: say so in its terms */
     return st_read(c, buf, len, err);
 }
 

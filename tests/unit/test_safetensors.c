@@ -227,6 +227,10 @@ static void test_bad_lengths(void **state) {
     assert_null(ckpt_open_memory(b, sizeof b, "x", &err));
     assert_non_null(strstr(err, "runs past the end of the file"));
     free(err);
+    const char *text = "root:x:0:0:root:/root:/bin/bash\n";
+    assert_null(ckpt_open_memory(text, strlen(text), "x", &err));
+    assert_non_null(strstr(err, "unrecognised file format"));
+    free(err);
     assert_null(ckpt_open("/nonexistent/file.safetensors", &err));
     assert_non_null(strstr(err, "cannot open"));
     free(err);
