@@ -202,7 +202,7 @@ ckpt *ckpt_open(const char *path, char **err) {
     char msg[IO_ERR_LEN];
     ckpt *c = ckpt_alloc(path, err);
     if (!c) return NULL;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);   /* a FIFO must not block us */
     struct stat st;
     if (fd < 0 || fstat(fd, &st) != 0) {
         snprintf(msg, sizeof msg, "cannot open: %s", strerror(errno));
