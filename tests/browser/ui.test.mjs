@@ -100,9 +100,9 @@ try {
       'EmptyLatentImage', 'KSampler', 'SaveImage', 'VAEDecode']), `default graph has ${types}`)
     const links = await page.evaluate(() => window.app.graph.links.size)
     assert(links === 9, `default graph has ${links} links`)
+    booted = true
     await page.screenshot({ path: path.join(SHOTS, '01-default-graph.png') })
     assert(consoleErrors.length === 0, `console errors: ${consoleErrors.join(' | ')}`)
-    booted = true
   })
 
   await test('the synthetic checkpoint is announced as noise by design', async () => {
