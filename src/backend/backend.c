@@ -151,6 +151,10 @@ int backend_int8(void) { backend_ensure(); return be_int8; }
 const backend_config *backend_settings(void) { return &be_cfg; }
 const char *backend_engine_name(void) { return backend_on_gpu() ? "xpu" : "cpu"; }
 
+void backend_current_device(backend_device *d) {
+    if (!backend_on_gpu() || backend_discover(d, 1) < 1) backend_cpu_device(d);
+}
+
 const char *backend_isa(void) {
     switch (dnnl_get_effective_cpu_isa()) {
     case dnnl_cpu_isa_sse41: return "sse41";

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "backend/backend.h"
+#include "tensor/arena.h"
 
 static void test_cpu_init(void **state) {
     (void)state;
@@ -21,6 +22,18 @@ static void test_cpu_init(void **state) {
     backend_cpu_device(&cpu);
     assert_string_equal(cpu.type, "cpu");
     assert_true(cpu.vram_total > 0 && cpu.vram_free <= cpu.vram_total);
+    backend_device cur;
+    backend_current_device(&cur);
+    assert_string_equal(cur.type, "cpu");
+    /* The allocator figures move with what ops hold. */
+    uint64_t before = backend_bytes_reserved();
+    arena *a = arena_new();
+    int64_t ne[1] = {1 << 20};
+    arena_tensor(a, DT_F32, 1, ne);
+    assert_true(backend_bytes_reserved() >= before + (4u << 20));
+    assert_true(backend_bytes_in_use() >= (4u << 20));
+    arena_free(a);
+    assert_int_equal(backend_bytes_reserved(), before);
 }
 
 /* auto always comes up (xpu or cpu); xpu without a usable GPU is an error, not cpu. */
