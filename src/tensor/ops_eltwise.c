@@ -68,10 +68,19 @@ static tensor *op_binary(const char *name, dnnl_alg_kind_t alg, const tensor *a,
     }
     tensor *y = ops_out(a->dt, a->ndim, a->ne);
     if (!y || tensor_numel(a) == 0) return y;
-    dnnl_memory_desc_t ma, mb;
+    dnnl_memory_desc_t ma, mb, mbs;
     dnn_md_of(&ma, a);
-    dnn_md(&mb, b->dt, nd, bdims);
-    return run_binary(alg, &ma, a->data, &mb, b->data, &ma, y->data) ? NULL : y;
+    dnn_md(&mbs, b->dt, nd, bdims);
+    dnn_md(&mb, a->dt, nd, bdims);
+    /* b in a's dtype (an f16 bias on f32 activations): oneDNN mixes few dtypes. */
+    scratch s;
+    scratch_begin(&s);
+    void *bp = b->dt == a->dt ? b->data : scratch_alloc(&s, dnnl_memory_desc_get_size(&mb));
+    int rc = bp ? 0 : -1;
+    if (rc == 0 && bp != b->data) rc = run_reorder(&mbs, b->data, &mb, bp);
+    if (rc == 0) rc = run_binary(alg, &ma, a->data, &mb, bp, &ma, y->data);
+    scratch_end(&s);
+    return rc ? NULL : y;
 }
 
 tensor *op_add(const tensor *a, const tensor *b) { return op_binary("op_add", dnnl_binary_add, a, b); }
