@@ -8,6 +8,20 @@
 
 #include "backend/backend.h"
 #include "tensor/arena.h"
+#include "tensor/ops.h"
+
+/* The first op of a process brings the cpu engine up by itself, whichever op it is
+ * (concat creates its primitive without asking for settings first). Runs first. */
+static void test_lazy_engine(void **state) {
+    (void)state;
+    int64_t ne[2] = {2, 3};
+    tensor *a = tensor_new(DT_F32, 2, ne), *c = op_concat(a, a, 0);
+    assert_non_null(c);
+    assert_int_equal(c->ne[0], 4);
+    assert_string_equal(backend_engine_name(), "cpu");
+    tensor_free(c);
+    tensor_free(a);
+}
 
 static void test_cpu_init(void **state) {
     (void)state;
@@ -58,6 +72,7 @@ static void test_accel_choice(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_lazy_engine),
         cmocka_unit_test(test_cpu_init),
         cmocka_unit_test(test_accel_choice),
     };
