@@ -54,6 +54,7 @@ typedef struct smp_sampler {
     smp_sampler_fn fn;             /* NULL when not supported */
     int discard_penultimate;       /* KSampler builds steps+1 and drops sigma[-2] */
     int needs_uncond;              /* cfg_pp: the model must return uncond too */
+    int inpaint_fresh_noise;       /* ddim: inpainting re-noise drawn from seed + 1 */
 } smp_sampler;
 
 extern const smp_sampler smp_samplers[];
