@@ -43,5 +43,7 @@ const char *backend_onednn_version(void);
 /* Our allocator's figures, reported as torch_vram_* in /system_stats. */
 uint64_t backend_bytes_reserved(void);
 uint64_t backend_bytes_in_use(void);
+/* The host as a device ("cpu", RAM total and available), for /system_stats. */
+void backend_cpu_device(backend_device *d);
 
 #endif

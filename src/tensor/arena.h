@@ -22,4 +22,15 @@ tensor *arena_tensor(arena *a, dtype dt, int ndim, const int64_t *ne);
 /* Heap copy of an arena tensor that must outlive the call. */
 tensor *tensor_keep(const tensor *t);
 
+/* The current arena of this thread, or NULL (ops then return heap tensors that the
+ * caller frees with tensor_free). */
+arena *arena_current_get(void);
+/* Raw 64-byte aligned bytes; NULL when out of memory. */
+void *arena_alloc(arena *a, size_t n);
+/* Scratch that dies before the op returns: take a mark, carve, release to the mark.
+ * Everything carved after the mark is dead after the release. */
+typedef struct arena_mark { void *block; size_t used, live; } arena_mark;
+arena_mark arena_get_mark(const arena *a);
+void arena_release(arena *a, arena_mark m);
+
 #endif

@@ -11,6 +11,11 @@
  * `residual` (same shape as the output) is added. At --opt-level O0 the implementation
  * runs them as separate primitives; results must agree to float rounding.
  *
+ * With no arena in use on the thread (tests, tools), results are heap tensors the caller
+ * frees with tensor_free; tensor_free is a no-op on arena tensors, so freeing is always
+ * safe. Bad arguments (shapes that do not fit) are logged and give NULL, and every op
+ * passes a NULL input through as NULL, so a chain of ops can be checked once at its end.
+ *
  * Contract between tensor/ and its users: extend, do not change meanings.
  */
 #ifndef CI_OPS_H

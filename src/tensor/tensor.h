@@ -46,7 +46,7 @@ int64_t tensor_numel(const tensor *t);
 tensor *tensor_new(dtype dt, int ndim, const int64_t *ne);
 /* Borrowed view of existing storage (not freed by tensor_free). */
 tensor *tensor_view(dtype dt, int ndim, const int64_t *ne, void *data);
-void tensor_free(tensor *t);
+void tensor_free(tensor *t);   /* also drops `prepared`; a no-op on arena tensors */
 /* Same storage, new shape with the same element count (-1 infers one dim). */
 int tensor_reshape(tensor *t, int ndim, const int64_t *ne);
 /* Owned f32 copy of any float/int tensor (f16, bf16, f8 widened exactly). */

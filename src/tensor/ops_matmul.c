@@ -1,0 +1,147 @@
+/* ops_matmul.c -- linear layers and batched matrix products: oneDNN's matmul.
+ *
+ * A torch Linear weight (out, in) is the matmul's (in, out) weights read through
+ * transposed strides, so no copy is needed at O0/O1; from O2 the weights are reordered
+ * once into the layout the primitive picks (format any) and kept. Bias, activation and
+ * residual fuse as in ops_conv.c. Batched products broadcast batch dims of size 1.
+ */
+#include "tensor/ops_internal.h"
+#include "backend/backend.h"
+#include "backend/engine.h"
+#include "tensor/prepare.h"
+
+#include <string.h>
+
+typedef struct {
+    dnnl_memory_desc_t src, wei, bias, dst;
+    int has_bias, any;
+    act_kind act;
+    int sum;
+    float alpha;
+    dtype cdt;   /* compute dtype of src, weights and dst */
+} mm_ctx;
+
+static dnnl_primitive_desc_t make_matmul(void *p) {
+    mm_ctx *c = p;
+    dnnl_memory_desc_t src, wei, dst, bias;
+    dnn_md_as(&src, &c->src, c->cdt, 0);
+    dnn_md_as(&wei, &c->wei, c->cdt, c->any);
+    dnn_md_as(&dst, &c->dst, c->cdt, 0);
+    dnn_md_as(&bias, &c->bias, DT_F32, 0);
+    dnnl_matmul_desc_t d;
+    if (dnnl_matmul_desc_init(&d, &src, &wei, c->has_bias ? &bias : NULL, &dst) !=
+        dnnl_success)
+        return NULL;
+    dnnl_primitive_attr_t attr = dnn_attr(c->alpha, c->act, c->sum);
+    dnnl_primitive_desc_t pd = NULL;
+    dnnl_primitive_desc_create(&pd, &d, attr, backend_engine(), NULL);
+    dnnl_primitive_attr_destroy(attr);
+    return pd;
+}
+
+static const pentry *mm_primitive(int op, mm_ctx *c) {
+    pkey k;
+    pkey_init(&k, op);
+    pkey_md(&k, &c->src);
+    pkey_md(&k, &c->wei);
+    pkey_md(&k, &c->dst);
+    pkey_push(&k, c->has_bias ? (int)c->bias.data_type : -1);
+    pkey_push(&k, c->any);
+    pkey_push(&k, c->act);
+    pkey_push(&k, c->sum);
+    pkey_pushf(&k, c->alpha);
+    pkey_push(&k, c->cdt);
+    return pcache_get(&k, make_matmul, c);
+}
+
+tensor *op_linear(const tensor *x, const tensor *w, const tensor *bias,
+                  act_kind act, const tensor *residual) {
+    if (!x || !w) return NULL;
+    if (x->ndim < 1 || w->ndim != 2 || x->ne[x->ndim - 1] != w->ne[1])
+        return OPS_BAD("op_linear", "x (..., %lld) does not match w (out, in)",
+                       (long long)(x->ndim ? x->ne[x->ndim - 1] : 0));
+    if (!ops_float_dt(x->dt) || !ops_float_dt(w->dt))
+        return OPS_BAD("op_linear", "dtypes %s, %s", dtype_name(x->dt), dtype_name(w->dt));
+    int64_t in = w->ne[1], out = w->ne[0], M = in ? tensor_numel(x) / in : 0;
+    if (bias && tensor_numel(bias) != out) return OPS_BAD("op_linear", "bias size");
+    int64_t yne[T_MAX_DIMS];
+    memcpy(yne, x->ne, sizeof yne);
+    yne[x->ndim - 1] = out;
+    if (residual && (tensor_numel(residual) != M * out || !ops_float_dt(residual->dt)))
+        return OPS_BAD("op_linear", "residual shape differs from the output");
+    dtype cdt = backend_compute_dt();
+    tensor *y = ops_out(cdt, x->ndim, yne);
+    if (!y || M * out == 0) return y;
+
+    opt_level opt = backend_settings()->opt;
+    int fuse = opt >= OPT_O1;
+    mm_ctx c = {.cdt = cdt, .has_bias = bias != NULL, .any = opt >= OPT_O2, .act = fuse ? act : ACT_NONE,
+                .sum = fuse && residual, .alpha = 1.0f};
+    int64_t sd[2] = {M, in}, wd[2] = {in, out}, ws[2] = {1, in}, dd[2] = {M, out},
+            bd[2] = {1, out};
+    dnn_md(&c.src, x->dt, 2, sd);
+    dnn_md_strided(&c.wei, w->dt, 2, wd, ws);
+    dnn_md(&c.dst, y->dt, 2, dd);
+    if (bias) dnn_md(&c.bias, bias->dt, 2, bd);
+    const pentry *e = mm_primitive(PK_MATMUL, &c);
+    if (!e) return dnn_fail("matmul primitive", dnnl_unimplemented), NULL;
+
+    if (c.sum && ops_copy(y, residual)) return NULL;
+    dnn_arg a[4] = {{DNNL_ARG_SRC, &c.src, x->data}, {DNNL_ARG_DST, &c.dst, y->data}};
+    int n = 2;
+    a[n++] = prepare_weights_arg(w, e, &c.wei);
+    if (bias) a[n++] = (dnn_arg){DNNL_ARG_BIAS, &c.bias, bias->data};
+    if (dnn_exec_any(e, n, a, c.sum)) return NULL;
+    if (!fuse && (run_act_inplace(y, act) || (residual && run_add_inplace(y, residual))))
+        return NULL;
+    return y;
+}
+
+tensor *op_matmul(const tensor *a, const tensor *b, int trans_b, float alpha) {
+    if (!a || !b) return NULL;
+    if (a->ndim < 2 || a->ndim != b->ndim || !ops_float_dt(a->dt) || !ops_float_dt(b->dt))
+        return OPS_BAD("op_matmul", "needs float a (..., M, K), b (..., K, N) of equal rank");
+    int nd = a->ndim;
+    int64_t M = a->ne[nd - 2], K = a->ne[nd - 1];
+    int64_t bK = trans_b ? b->ne[nd - 1] : b->ne[nd - 2], N = trans_b ? b->ne[nd - 2] : b->ne[nd - 1];
+    if (bK != K) return OPS_BAD("op_matmul", "inner dims %lld vs %lld", (long long)K, (long long)bK);
+    int64_t yne[T_MAX_DIMS], bdims[T_MAX_DIMS], bst[T_MAX_DIMS];
+    for (int i = 0; i < nd - 2; i++) {
+        if (a->ne[i] != b->ne[i] && a->ne[i] != 1 && b->ne[i] != 1)
+            return OPS_BAD("op_matmul", "batch dim %d: %lld vs %lld", i, (long long)a->ne[i],
+                           (long long)b->ne[i]);
+        yne[i] = a->ne[i] == 1 ? b->ne[i] : a->ne[i];
+        bdims[i] = b->ne[i];
+    }
+    yne[nd - 2] = M;
+    yne[nd - 1] = N;
+    tensor *y = ops_out(backend_compute_dt(), nd, yne);
+    if (!y || tensor_numel(y) == 0) return y;
+    if (K == 0) {
+        memset(y->data, 0, y->nbytes);
+        return y;
+    }
+    /* b as (..., K, N): plain, or (..., N, K) storage read with swapped strides. */
+    dnn_strides(nd, b->ne, bst);
+    bdims[nd - 2] = K;
+    bdims[nd - 1] = N;
+    if (trans_b) {
+        int64_t t = bst[nd - 2];
+        bst[nd - 2] = bst[nd - 1];
+        bst[nd - 1] = t;
+    }
+    dnnl_memory_desc_t ma, mb, my;
+    dnn_md_of(&ma, a);
+    dnn_md_strided(&mb, b->dt, nd, bdims, bst);
+    dnn_md_of(&my, y);
+    return run_matmul(&ma, a->data, &mb, b->data, &my, y->data, alpha) ? NULL : y;
+}
+
+int run_matmul(const dnnl_memory_desc_t *ma, void *pa, const dnnl_memory_desc_t *mb, void *pb,
+               const dnnl_memory_desc_t *my, void *py, float alpha) {
+    mm_ctx c = {.src = *ma, .wei = *mb, .dst = *my, .alpha = alpha, .cdt = backend_compute_dt()};
+    const pentry *e = mm_primitive(PK_MATMUL, &c);
+    if (!e) return dnn_fail("matmul primitive", dnnl_unimplemented);
+    dnn_arg args[] = {{DNNL_ARG_SRC, ma, pa}, {DNNL_ARG_WEIGHTS, mb, pb}, {DNNL_ARG_DST, my, py}};
+    return dnn_exec_any(e, 3, args, 0);
+}

@@ -1,0 +1,20 @@
+/* prepare.h -- weights in the layout and dtype their primitive wants, made once.
+ *
+ * When a primitive was created with format `any` (O2+) or in a compute dtype other
+ * than the stored one, its weights must be reordered. For a persistent weight (heap or
+ * mmapped, not an arena activation) that reorder happens on first use and the result
+ * stays on the tensor (tensor.prepared) until tensor_free; later calls pass it as is.
+ * A weight used by a primitive that wants a different layout is re-prepared.
+ */
+#ifndef CI_PREPARE_H
+#define CI_PREPARE_H
+
+#include "tensor/dnn.h"
+
+/* The DNNL_ARG_WEIGHTS argument for w in e: its prepared copy when the primitive wants
+ * one, else the plain data with md `plain` (then dnn_exec_any reorders per call). */
+dnn_arg prepare_weights_arg(const tensor *w, const pentry *e, const dnnl_memory_desc_t *plain);
+/* Bytes held by prepared copies, for the allocator figures. */
+size_t prepare_bytes(void);
+
+#endif

@@ -1,0 +1,52 @@
+/* test_backend.c -- engine selection, device discovery and oneDNN identity. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <string.h>
+
+#include "backend/backend.h"
+
+static void test_cpu_init(void **state) {
+    (void)state;
+    backend_config cfg = {ACCEL_CPU, OPT_O2, PREC_FP32, 1, 0};
+    char err[256] = "";
+    assert_int_equal(backend_init(&cfg, err, sizeof err), 0);
+    assert_string_equal(backend_engine_name(), "cpu");
+    assert_int_equal(backend_settings()->opt, OPT_O2);
+    assert_int_equal(strncmp(backend_onednn_version(), "2.", 2), 0);
+    assert_true(strlen(backend_isa()) > 0);
+    backend_device cpu;
+    backend_cpu_device(&cpu);
+    assert_string_equal(cpu.type, "cpu");
+    assert_true(cpu.vram_total > 0 && cpu.vram_free <= cpu.vram_total);
+}
+
+/* auto always comes up (xpu or cpu); xpu without a usable GPU is an error, not cpu. */
+static void test_accel_choice(void **state) {
+    (void)state;
+    backend_device dev[4];
+    int ngpu = backend_discover(dev, 4);
+    assert_true(ngpu >= 0);
+    assert_int_equal(backend_discover(NULL, 0), ngpu);   /* cached */
+    char err[256] = "";
+    backend_config cfg = {ACCEL_AUTO, OPT_O1, PREC_FP32, 0, 0};
+    assert_int_equal(backend_init(&cfg, err, sizeof err), 0);
+    if (ngpu == 0) assert_string_equal(backend_engine_name(), "cpu");
+    cfg.accel = ACCEL_XPU;
+    int rc = backend_init(&cfg, err, sizeof err);
+    if (ngpu == 0) {
+        assert_int_equal(rc, -1);
+        assert_non_null(strstr(err, "xpu"));
+    }
+    backend_shutdown();
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_cpu_init),
+        cmocka_unit_test(test_accel_choice),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
