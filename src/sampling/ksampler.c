@@ -101,7 +101,7 @@ int ks_sample(const ks_params *p, const ks_latent *in, smp_model_fn denoise, voi
     ms_noise_scaling(p->ms, sigmas[0], noise, latent, x, n);
 
     smp_ctx c = {.model = denoise, .model_ctx = denoise_ctx, .progress = progress,
-                 .progress_ctx = progress_ctx, .n = n, .seed = p->seed};
+                 .progress_ctx = progress_ctx, .n = n, .seed = p->seed, .ms = p->ms};
     ks_inpaint ip = {denoise, denoise_ctx, n, in->noise_mask, latent, noise, scratch};
     if (in->noise_mask) {
         if (p->sampler->inpaint_fresh_noise) {   /* x already holds the initial noise */

@@ -1,6 +1,7 @@
 /* sampler.c -- the sampler table, and the plumbing every sampler shares.
  *
- * The table is ComfyUI's KSampler list, in its order. `_gpu` variants only differ in
+ * The table is ComfyUI's KSampler list, in its order (the exp_heun_2_x0 pair is newer
+ * than the ComfyUI the fixtures come from and is listed without an implementation). `_gpu` variants only differ in
  * ComfyUI by building the Brownian tree on the model's device; on the CPU (what we
  * reproduce) that is the same tree, so they map to the same function. ddim is euler
  * in ComfyUI except for inpainting: its masked re-noise comes from seed + 1.
@@ -50,8 +51,8 @@ const smp_sampler smp_samplers[] = {
     {"er_sde", smp_er_sde, 0, 0, 0},
     {"seeds_2", smp_seeds_2, 0, 0, 0},
     {"seeds_3", smp_seeds_3, 0, 0, 0},
-    {"sa_solver", NULL, 0, 0, 0},
-    {"sa_solver_pece", NULL, 0, 0, 0},
+    {"sa_solver", smp_sa_solver, 0, 0, 0},
+    {"sa_solver_pece", smp_sa_solver_pece, 0, 0, 0},
     {"ddim", smp_euler, 0, 0, 1},
     {"uni_pc", smp_uni_pc, 1, 0, 0},
     {"uni_pc_bh2", smp_uni_pc_bh2, 1, 0, 0},

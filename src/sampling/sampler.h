@@ -45,6 +45,7 @@ typedef struct smp_ctx {
     void *progress_ctx;
     int64_t n;                     /* elements of x: batch * channels * h * w */
     uint64_t seed;                 /* the node seed: ancestral noise, Brownian tree */
+    const model_sampling *ms;      /* the model's schedule (sa_solver's noise interval) */
 } smp_ctx;
 
 typedef int (*smp_sampler_fn)(const smp_ctx *c, float *x, const float *sigmas, int nsig);

@@ -67,6 +67,8 @@ int smp_gradient_estimation_cfg_pp(const smp_ctx *c, float *x, const float *s, i
 int smp_er_sde(const smp_ctx *c, float *x, const float *s, int n);
 int smp_seeds_2(const smp_ctx *c, float *x, const float *s, int n);
 int smp_seeds_3(const smp_ctx *c, float *x, const float *s, int n);
+int smp_sa_solver(const smp_ctx *c, float *x, const float *s, int n);
+int smp_sa_solver_pece(const smp_ctx *c, float *x, const float *s, int n);
 int smp_uni_pc(const smp_ctx *c, float *x, const float *s, int n);
 int smp_uni_pc_bh2(const smp_ctx *c, float *x, const float *s, int n);
 
