@@ -1,7 +1,7 @@
 /* sampler.c -- the sampler table, and the plumbing every sampler shares.
  *
- * The table is ComfyUI's KSampler list, in its order (the exp_heun_2_x0 pair is newer
- * than the ComfyUI the fixtures come from and is listed without an implementation). `_gpu` variants only differ in
+ * The table is ComfyUI's KSampler list, in its order. The exp_heun_2_x0 pair is newer
+ * than the ComfyUI commit the fixtures come from; it follows upstream's later seeds_2. `_gpu` variants only differ in
  * ComfyUI by building the Brownian tree on the model's device; on the CPU (what we
  * reproduce) that is the same tree, so they map to the same function. ddim is euler
  * in ComfyUI except for inpainting: its masked re-noise comes from seed + 1.
@@ -18,8 +18,8 @@ const smp_sampler smp_samplers[] = {
     {"euler_ancestral_cfg_pp", smp_euler_ancestral_cfg_pp, 0, 1, 0},
     {"heun", smp_heun, 0, 0, 0},
     {"heunpp2", smp_heunpp2, 0, 0, 0},
-    {"exp_heun_2_x0", NULL, 0, 0, 0},
-    {"exp_heun_2_x0_sde", NULL, 0, 0, 0},
+    {"exp_heun_2_x0", smp_exp_heun_2_x0, 0, 0, 0},
+    {"exp_heun_2_x0_sde", smp_exp_heun_2_x0_sde, 0, 0, 0},
     {"dpm_2", smp_dpm_2, 1, 0, 0},
     {"dpm_2_ancestral", smp_dpm_2_ancestral, 1, 0, 0},
     {"lms", smp_lms, 0, 0, 0},

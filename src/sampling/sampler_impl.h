@@ -66,6 +66,8 @@ int smp_gradient_estimation(const smp_ctx *c, float *x, const float *s, int n);
 int smp_gradient_estimation_cfg_pp(const smp_ctx *c, float *x, const float *s, int n);
 int smp_er_sde(const smp_ctx *c, float *x, const float *s, int n);
 int smp_seeds_2(const smp_ctx *c, float *x, const float *s, int n);
+int smp_exp_heun_2_x0(const smp_ctx *c, float *x, const float *s, int n);
+int smp_exp_heun_2_x0_sde(const smp_ctx *c, float *x, const float *s, int n);
 int smp_seeds_3(const smp_ctx *c, float *x, const float *s, int n);
 int smp_sa_solver(const smp_ctx *c, float *x, const float *s, int n);
 int smp_sa_solver_pece(const smp_ctx *c, float *x, const float *s, int n);

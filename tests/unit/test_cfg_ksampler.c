@@ -178,7 +178,8 @@ static void test_nothing_to_do_and_errors(void **state) {
     p.start_at_step = 5;
     assert_int_equal(ks_sample(&p, &in, gauss_model, NULL, NULL, NULL, out), SMP_OK);
     assert_memory_equal(out, latent, sizeof latent);
-    p.sampler = smp_lookup("exp_heun_2_x0_sde");
+    const smp_sampler missing = {"not_implemented", NULL, 0, 0, 0};
+    p.sampler = &missing;
     assert_int_equal(ks_sample(&p, &in, gauss_model, NULL, NULL, NULL, out), SMP_ERR_UNSUPPORTED);
     in.batch = 0;
     p.sampler = smp_lookup("euler");
