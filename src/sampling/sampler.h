@@ -8,8 +8,9 @@
  * noise sampler (torch's mt19937 seeded with the node seed, one randn per draw) for
  * ancestral samplers, the Brownian tree for the SDE samplers.
  *
- * The table lists every name of ComfyUI's KSampler combo in its order; the few we do
- * not implement carry supported = 0 so the validator can refuse them by name.
+ * The table lists every name of ComfyUI's KSampler combo in its order, each with its
+ * function (all are implemented today; an entry with fn == NULL would be refused with
+ * SMP_ERR_UNSUPPORTED, so a validator can reject it by name).
  */
 #ifndef CI_SAMPLING_SAMPLER_H
 #define CI_SAMPLING_SAMPLER_H
