@@ -118,11 +118,6 @@ out:
     return rc;
 }
 
-/* torch.lerp on the CPU: from the start below weight 0.5, from the end above. */
-static float lerpf(float a, float b, float w) {
-    return w < 0.5f ? a + w * (b - a) : b - (b - a) * (1.0f - w);
-}
-
 /* One SEEDS stage: x_new = sigma_to/sigma * exp(-r h) * x - alpha * (combination of D's),
  * plus the stage's share of the SDE noise, which carries over between stages. */
 typedef struct seeds_state {
@@ -164,7 +159,7 @@ static int seeds_2(const smp_ctx *c, float *x, const float *s, int nsig, float r
             continue;
         }
         float ls = -logf(s[i]), lt = -logf(s[i + 1]), h = lt - ls, h_eta = h * (eta + 1.0f);
-        float ls1 = lerpf(ls, lt, r), s1 = expf(-ls1);
+        float ls1 = smp_lerp(ls, lt, r), s1 = expf(-ls1);
         float alpha_s1 = s1 * expf(ls1), alpha_t = s[i + 1] * expf(lt);
         float a = s1 / s[i] * expf(-r * h * eta), e = alpha_s1 * expm1f(-r * h_eta);
         for (int64_t k = 0; k < c->n; k++) x2[k] = a * x[k] - e * den[k];
@@ -177,7 +172,7 @@ static int seeds_2(const smp_ctx *c, float *x, const float *s, int nsig, float r
         } else {
             e = alpha_t * expm1f(-h_eta);
             float fac = (float)(1.0 / (2.0 * r));
-            for (int64_t k = 0; k < c->n; k++) x[k] = a * x[k] - e * lerpf(den[k], den2[k], fac);
+            for (int64_t k = 0; k < c->n; k++) x[k] = a * x[k] - e * smp_lerp(den[k], den2[k], fac);
         }
         if (inject) seeds_noise(c, &st, x, (r - 1.0f) * h * eta, s[i + 1], 0);
     }
@@ -211,7 +206,7 @@ int smp_seeds_3(const smp_ctx *c, float *x, const float *s, int nsig) {
             continue;
         }
         float ls = -logf(s[i]), lt = -logf(s[i + 1]), h = lt - ls, h_eta = h * 2.0f;
-        float ls1 = lerpf(ls, lt, r1f), ls2 = lerpf(ls, lt, r2f);
+        float ls1 = smp_lerp(ls, lt, r1f), ls2 = smp_lerp(ls, lt, r2f);
         float s1 = expf(-ls1), s2 = expf(-ls2);
         float alpha_s1 = s1 * expf(ls1), alpha_s2 = s2 * expf(ls2), alpha_t = s[i + 1] * expf(lt);
         /* stage 1: to s1 */

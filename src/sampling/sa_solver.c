@@ -16,33 +16,12 @@
 #define SA_PRED_ORDER 3
 #define SA_CORR_ORDER 4
 
-/* Solve a z = b for n <= 4 by Gaussian elimination with partial pivoting. */
-static void sa_solve(int n, double a[4][4], double *b, double *z) {
-    for (int col = 0; col < n; col++) {
-        int piv = col;
-        for (int r = col + 1; r < n; r++)
-            if (fabs(a[r][col]) > fabs(a[piv][col])) piv = r;
-        for (int k = 0; k < n; k++) { double t = a[col][k]; a[col][k] = a[piv][k]; a[piv][k] = t; }
-        double t = b[col]; b[col] = b[piv]; b[piv] = t;
-        for (int r = col + 1; r < n; r++) {
-            double f = a[r][col] / a[col][col];
-            for (int k = col; k < n; k++) a[r][k] -= f * a[col][k];
-            b[r] -= f * b[col];
-        }
-    }
-    for (int r = n - 1; r >= 0; r--) {
-        double acc = b[r];
-        for (int k = r + 1; k < n; k++) acc -= a[r][k] * z[k];
-        z[r] = acc / a[r][r];
-    }
-}
-
 /* The b coefficients for interpolation nodes lam[0..n) (oldest first), stepping from
  * lambda_s to lambda_t and landing at sigma_next. */
 static void sa_coeffs(float sigma_next, const float *lam, int n, float lambda_s, float lambda_t,
                       double tau, float *b) {
     double tau_mul = 1.0 + tau * tau, s = lambda_s, t = lambda_t, h = t - s;
-    double prod[4], expc[4], a[4][4], lag[4];
+    double prod[SMP_SOLVE_MAX], expc[SMP_SOLVE_MAX], a[SMP_SOLVE_MAX][SMP_SOLVE_MAX], lag[SMP_SOLVE_MAX];
     for (int p = 0; p < n; p++) prod[p] = pow(t, p) - pow(s, p) * exp(-tau_mul * h);
     /* (1 + tau^2) * integral of exp((1 + tau^2) x) x^p from s to t, exp((1 + tau^2) t) out:
      * sum over j <= p of (-1)^(p-j) p!/j! / tau_mul^(p-j) * prod[j] */
@@ -56,7 +35,7 @@ static void sa_coeffs(float sigma_next, const float *lam, int n, float lambda_s,
     }
     for (int r = 0; r < n; r++)
         for (int c = 0; c < n; c++) a[r][c] = pow(lam[c], r);
-    sa_solve(n, a, expc, lag);
+    smp_solve(n, a, expc, lag);
     float alpha_t = sigma_next * expf(lambda_t);
     for (int k = 0; k < n; k++) b[k] = alpha_t * (float)lag[k];
 }

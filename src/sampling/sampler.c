@@ -121,3 +121,23 @@ void smp_ancestral_step(float sigma_from, float sigma_to, float eta, float *down
     *up = u < sigma_to ? u : sigma_to;
     *down = sqrtf(st2 - *up * *up);
 }
+
+void smp_solve(int n, double a[SMP_SOLVE_MAX][SMP_SOLVE_MAX], double *b, double *z) {
+    for (int col = 0; col < n; col++) {
+        int piv = col;
+        for (int r = col + 1; r < n; r++)
+            if (fabs(a[r][col]) > fabs(a[piv][col])) piv = r;
+        for (int k = 0; k < n; k++) { double t = a[col][k]; a[col][k] = a[piv][k]; a[piv][k] = t; }
+        double t = b[col]; b[col] = b[piv]; b[piv] = t;
+        for (int r = col + 1; r < n; r++) {
+            double f = a[r][col] / a[col][col];
+            for (int k = col; k < n; k++) a[r][k] -= f * a[col][k];
+            b[r] -= f * b[col];
+        }
+    }
+    for (int r = n - 1; r >= 0; r--) {
+        double acc = b[r];
+        for (int k = r + 1; k < n; k++) acc -= a[r][k] * z[k];
+        z[r] = acc / a[r][r];
+    }
+}
