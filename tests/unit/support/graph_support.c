@@ -207,6 +207,15 @@ cJSON *gs_wait_event(const char *type, const char *pid, size_t *cursor) {
     return NULL;
 }
 
+void gs_wait_done(const char *pid, size_t *cursor) {
+    for (;;) {
+        cJSON *d = gs_wait_event("executing", pid, cursor);
+        int done = !d || cJSON_IsNull(cJSON_GetObjectItem(d, "node"));
+        cJSON_Delete(d);
+        if (done) return;
+    }
+}
+
 size_t gs_event_count(void) {
     pthread_mutex_lock(&ev_lock);
     size_t n = n_events;
