@@ -121,7 +121,9 @@ static void register_stand_ins(void) {
         d->outputs = o;
         d->flags = cJSON_IsTrue(cJSON_GetObjectItem(n, "output_node")) ? CI_OUTPUT_NODE : 0;
         d->run = stand_in_run;
-        graph_host.register_node(d);   /* refused (kept first) when the core pack has it */
+        if (graph_host.register_node(d) != 0) {   /* the core pack has it already */
+            free((char *)d->inputs); free(o); free(d);
+        }
     }
 }
 
