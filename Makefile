@@ -72,15 +72,20 @@ $(SD15_SYNTH): $(SHARED)/fixtures/sd15/keys.tsv | $(BUILD)/synth-ckpt
 unit: $(SD15_SYNTH)
 
 # The whole suite: unit tests, fuzz smoke runs, integration tests against the daemon.
-test: unit
+test: unit ui
 	@BUILD=$(BUILD) SHARED=$(SHARED) tests/run.sh
 
 # ASan + UBSan build of everything, then the same suite on it.
 asan:
 	$(MAKE) BUILD=build-asan OPT=-O1 SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" test
 
-run: deps all
+run: deps all ui
 	$(BUILD)/comfyui-ipex --base-directory ./comfyui-data
+
+# The web UI bundle (ui/dist), served at / by the daemon.
+ui: ui/dist/index.html
+ui/dist/index.html: ui/package.json ui/package-lock.json ui/index.html ui/vite.config.js $(wildcard ui/src/*)
+	cd ui && npm ci --no-audit --no-fund --loglevel=error && npx vite build --logLevel warn
 
 clean:
 	rm -rf build build-asan

@@ -8,7 +8,6 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "base/fpconv.h"
 
 typedef struct md {
     const ckpt *c;
@@ -213,18 +212,18 @@ static int md_unknown(md *m, const char *P, const unet_config *u) {
                    u->use_linear_in_transformer ? "yes" : "no", u->adm_in_channels);
 }
 
-/* Population standard deviation of a 1-d float tensor (SD2's v-prediction test). */
+/* Population standard deviation of a 1-d tensor (SD2's v-prediction test). */
 static double md_std(const tensor *t) {
+    tensor *f = tensor_to_f32(t);
+    if (!f) return 0;
     int64_t n = t->ne[0];
     double s = 0, s2 = 0;
     for (int64_t i = 0; i < n; i++) {
-        double v = t->dt == DT_F32 ? ((const float *)t->data)[i]
-                 : t->dt == DT_F16 ? fp_f16_to_f32(((const uint16_t *)t->data)[i])
-                 : t->dt == DT_BF16 ? fp_bf16_to_f32(((const uint16_t *)t->data)[i])
-                 : t->dt == DT_F64 ? ((const double *)t->data)[i] : 0;
+        double v = ((const float *)f->data)[i];
         s += v;
         s2 += v * v;
     }
+    tensor_free(f);
     double mean = n ? s / (double)n : 0;
     return n ? sqrt(fmax(s2 / (double)n - mean * mean, 0)) : 0;
 }

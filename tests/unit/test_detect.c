@@ -17,9 +17,9 @@
 #include <string.h>
 #include <sys/mman.h>
 
-#include "base/fpconv.h"
 #include "io/detect.h"
 #include "io/safetensors.h"
+#include "tensor/half.h"
 
 typedef struct keyset { st_item *it; size_t n, cap; } keyset;
 
@@ -277,7 +277,7 @@ static void test_sd2_eps_and_v(void **state) {
     const tensor *t = ckpt_get(m.c, "model.diffusion_model.output_blocks.11.1.transformer_blocks.0.norm1.bias");
     assert_non_null(t);
     uint16_t *b = (uint16_t *)t->data;                 /* our own writable mapping */
-    for (int64_t i = 0; i < t->ne[0]; i++) b[i] = fp_f32_to_f16(i % 2 ? 0.1f : -0.1f);
+    for (int64_t i = 0; i < t->ne[0]; i++) b[i] = f32_to_half(i % 2 ? 0.1f : -0.1f);
     assert_int_equal(model_detect(m.c, &mc, e, sizeof e), 0);
     assert_int_equal(mc.pred, PRED_V);
     close_keys(&m);

@@ -11,8 +11,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "base/fpconv.h"
 #include "io/ckpt.h"
+#include "tensor/half.h"
 
 static char dir[] = "/tmp/test_torchzip_XXXXXX";
 
@@ -60,12 +60,12 @@ static void check_state_dict(ckpt *c) {
     assert_int_equal(w->dt, DT_F16);
     assert_int_equal(w->ne[0], 2);
     assert_int_equal(w->ne[1], 3);
-    for (int i = 0; i < 6; i++) assert_true(fp_f16_to_f32(((uint16_t *)w->data)[i]) == half[i]);
+    for (int i = 0; i < 6; i++) assert_true(half_to_f32(((uint16_t *)w->data)[i]) == half[i]);
     /* wT is the transpose view: element [r][c] = half[c * 3 + r] */
     assert_int_equal(wt->ne[0], 3);
     for (int r = 0; r < 3; r++)
         for (int col = 0; col < 2; col++)
-            assert_true(fp_f16_to_f32(((uint16_t *)wt->data)[r * 2 + col]) == half[col * 3 + r]);
+            assert_true(half_to_f32(((uint16_t *)wt->data)[r * 2 + col]) == half[col * 3 + r]);
 
     const tensor *tail = ckpt_get(c, "model.tail");
     assert_int_equal(tail->dt, DT_F32);
@@ -78,7 +78,7 @@ static void check_state_dict(ckpt *c) {
     assert_int_equal(((int64_t *)ids->data)[4], 4);
     const tensor *bf = ckpt_get(c, "model.bf");
     assert_int_equal(bf->dt, DT_BF16);
-    assert_true(fp_bf16_to_f32(((uint16_t *)bf->data)[1]) == -2.0f);
+    assert_true(bf16_to_f32(((uint16_t *)bf->data)[1]) == -2.0f);
     const tensor *s = ckpt_get(c, "model.scalar");
     assert_int_equal(s->ndim, 0);
     assert_true(*(float *)s->data == 8.0f);
