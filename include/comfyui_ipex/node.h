@@ -112,7 +112,7 @@ struct ci_host {
     /* results */
     int (*set_output)(ci_call *c, int index, ci_value *v);          /* takes ownership */
     int (*ui_add)(ci_call *c, const char *key, cJSON *item);        /* takes ownership */
-    int (*fail)(ci_call *c, const char *exception_type, const char *fmt, va_list ap);
+    int (*raise_error)(ci_call *c, const char *exception_type, const char *fmt, va_list ap);
 
     /* services */
     int (*progress)(ci_call *c, int64_t value, int64_t max);        /* nonzero: interrupted */
@@ -159,7 +159,7 @@ static inline int ci_fail(ci_call *c, const char *exception_type, const char *fm
 static inline int ci_fail(ci_call *c, const char *exception_type, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
-    c->host->fail(c, exception_type, fmt, ap);
+    c->host->raise_error(c, exception_type, fmt, ap);
     va_end(ap);
     return -1;
 }

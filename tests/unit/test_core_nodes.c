@@ -12,6 +12,7 @@
 
 #include "base/image.h"
 #include "support/graph_support.h"
+#include "../../nodes/core/core.h"
 
 static int setup_once(void **state) { (void)state; gs_setup(); return 0; }
 
@@ -155,12 +156,44 @@ static void test_save_outside_output_fails(void **state) {
     free(id);
 }
 
+/* bislerp as ComfyUI computes it: orthogonal unit vectors blend along the arc
+ * ((1,0) and (0,1) halfway -> (0.7071, 0.7071)); parallel ones take the first
+ * vector unchanged (ComfyUI's "same direction" edge case). */
+static void test_bislerp(void **state) {
+    (void)state;
+    int64_t ne[4] = { 1, 2, 1, 2 };
+    tensor *x = tensor_new(DT_F32, 4, ne);
+    float *v = x->data;
+    v[0] = 1; v[1] = 0;      /* channel 0 at x = 0, 1 */
+    v[2] = 0; v[3] = 1;      /* channel 1 */
+    char err[128];
+    tensor *y = core_upscale(x, 3, 1, "bislerp", "disabled", err, sizeof err);
+    assert_non_null(y);
+    assert_int_equal(y->ne[3], 3);
+    const float *o = y->data;
+    const float want0[3] = { 1.0f, 0.70710678f, 0.0f }, want1[3] = { 0.0f, 0.70710678f, 1.0f };
+    for (int i = 0; i < 3; i++) {
+        assert_float_equal(o[i], want0[i], 1e-5);
+        assert_float_equal(o[3 + i], want1[i], 1e-5);
+    }
+    tensor_free(y);
+    v[1] = 3; v[3] = 3; v[2] = 1;    /* parallel: (1,1) and (3,3) */
+    y = core_upscale(x, 4, 1, "bislerp", "disabled", err, sizeof err);
+    o = y->data;
+    const float par[4] = { 1.0f, 1.0f, 1.0f, 3.0f };   /* sources 0, 0.25, 0.75, 1 -> floor pixel */
+    for (int i = 0; i < 4; i++) assert_float_equal(o[i], par[i], 1e-6);
+    tensor_free(y);
+    assert_null(core_upscale(x, 3, 2, "no-such-method", "disabled", err, sizeof err));
+    tensor_free(x);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_object_info_equals_comfyui),
         cmocka_unit_test(test_load_invert_save),
         cmocka_unit_test(test_masks_and_latents),
         cmocka_unit_test(test_save_outside_output_fails),
+        cmocka_unit_test(test_bislerp),
     };
     int rc = cmocka_run_group_tests(tests, setup_once, NULL);
     graph_stop();
