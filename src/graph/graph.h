@@ -71,6 +71,7 @@ typedef struct call_rec {
     cJSON *ui;                  /* object key -> array */
     char *err_type, *err_msg;
     int interrupted;
+    cJSON *progress_nodes;      /* the run's progress_state table */
 } call_rec;
 extern const ci_host graph_host;
 
@@ -135,6 +136,9 @@ const cJSON *history_entry_at_locked(int i, const char **id);
 void ev_send(const char *sid, const char *type, cJSON *data);   /* takes data */
 void ev_binary(const char *sid, const unsigned char *bin, size_t len);
 void ev_status_broadcast(void);
+/* Updates one node in a run's progress_state table and sends the whole table. */
+void ev_progress_state(cJSON *nodes, const char *sid, const char *prompt_id, const char *node_id,
+                       double value, double max, const char *state);
 int64_t now_ms(void);
 
 /* ---- small helpers ---- */

@@ -186,6 +186,8 @@ static int h_interrupted(ci_call *c) {
 static int h_progress(ci_call *c, int64_t value, int64_t max) {
     call_rec *r = rec(c);
     if (h_interrupted(c)) return 1;
+    ev_progress_state(r->progress_nodes, r->client_id, r->prompt_id, r->node_id, (double)value,
+                      (double)max, "running");
     cJSON *d = cJSON_CreateObject();
     cJSON_AddItemToObject(d, "value", json_new_int(value));
     cJSON_AddItemToObject(d, "max", json_new_int(max));
@@ -195,16 +197,32 @@ static int h_progress(ci_call *c, int64_t value, int64_t max) {
     return 0;
 }
 
+/* Type 4 (PREVIEW_IMAGE_WITH_METADATA): BE type, BE metadata length, metadata JSON,
+ * image bytes. The server re-encodes it as type 1 for clients that did not announce
+ * supports_preview_metadata. */
 static void h_preview(ci_call *c, int format, const unsigned char *data, size_t len) {
     call_rec *r = rec(c);
-    unsigned char *frame = malloc(len + 8);
-    if (!frame) return;
-    uint32_t hdr[2] = { 1, (uint32_t)format };
-    for (int i = 0; i < 2; i++)
-        for (int b = 0; b < 4; b++) frame[i * 4 + b] = (unsigned char)(hdr[i] >> (24 - 8 * b));
-    memcpy(frame + 8, data, len);
-    ev_binary(r->client_id, frame, len + 8);
+    cJSON *m = cJSON_CreateObject();
+    cJSON_AddStringToObject(m, "node_id", r->node_id);
+    cJSON_AddStringToObject(m, "prompt_id", r->prompt_id);
+    cJSON_AddStringToObject(m, "display_node_id", r->node_id);
+    cJSON_AddNullToObject(m, "parent_node_id");
+    cJSON_AddStringToObject(m, "real_node_id", r->node_id);
+    cJSON_AddStringToObject(m, "image_type", format == 2 ? "image/png" : "image/jpeg");
+    char *meta = json_print(m);
+    cJSON_Delete(m);
+    size_t ml = meta ? strlen(meta) : 0;
+    unsigned char *frame = meta ? malloc(8 + ml + len) : NULL;
+    if (frame) {
+        uint32_t hdr[2] = { 4, (uint32_t)ml };
+        for (int i = 0; i < 2; i++)
+            for (int b = 0; b < 4; b++) frame[i * 4 + b] = (unsigned char)(hdr[i] >> (24 - 8 * b));
+        memcpy(frame + 8, meta, ml);
+        memcpy(frame + 8 + ml, data, len);
+        ev_binary(r->client_id, frame, 8 + ml + len);
+    }
     free(frame);
+    free(meta);
 }
 
 static const char *h_dir(ci_dir which) {

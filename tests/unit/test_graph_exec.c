@@ -131,8 +131,25 @@ static void test_interrupt(void **state) {
     size_t cur = gs_event_count();
     char *id = post_ok("{\"client_id\": \"c1\", \"prompt\": {\"1\": {\"class_type\": \"TestCounter\", \"inputs\": {\"value\": 2, \"steps\": 500}}, "
                        "\"2\": {\"class_type\": \"TestSink\", \"inputs\": {\"value\": [\"1\", 0]}}}}");
+    size_t first = cur;
     cJSON *d = gs_wait_event("progress", id, &cur);
     assert_non_null(d);
+    char *p = json_print(d);
+    assert_non_null(strstr(p, "{\"value\": 1, \"max\": 500, \"prompt_id\": "));
+    free(p);
+    cJSON_Delete(d);
+    d = gs_wait_event("progress_state", id, &first);   /* node 1 running: 0.0 of 1.0 */
+    p = json_print(cJSON_GetObjectItem(cJSON_GetObjectItem(d, "nodes"), "1"));
+    assert_non_null(strstr(p, "{\"value\": 0.0, \"max\": 1.0, \"state\": \"running\", \"node_id\": \"1\""));
+    free(p);
+    cJSON_Delete(d);
+    d = gs_wait_event("binary", id, &first);            /* the preview, with metadata */
+    p = json_print(d);
+    char want[400];
+    snprintf(want, sizeof want, "{\"node_id\": \"1\", \"prompt_id\": \"%s\", \"display_node_id\": \"1\", "
+             "\"parent_node_id\": null, \"real_node_id\": \"1\", \"image_type\": \"image/jpeg\"}", id);
+    assert_string_equal(p, want);
+    free(p);
     cJSON_Delete(d);
     graph_reply r = graph_post_interrupt("{}", 2);
     assert_int_equal(r.status, 200);

@@ -25,8 +25,19 @@ static pthread_cond_t ev_cond = PTHREAD_COND_INITIALIZER;
 static char **events;
 static size_t n_events, cap_events;
 
+/* JSON messages are kept as they are; a binary preview frame becomes a pseudo message
+ * {"type": "binary", "data": <its metadata>, "format": <frame type>}. */
 static void sink(void *ud, const char *sid, const char *json, const unsigned char *bin, size_t len) {
-    (void)ud; (void)sid; (void)bin; (void)len;
+    (void)ud; (void)sid;
+    char *frame_text = NULL;
+    if (!json && bin && len >= 8) {
+        unsigned type = (unsigned)bin[0] << 24 | (unsigned)bin[1] << 16 | (unsigned)bin[2] << 8 | bin[3];
+        unsigned ml = (unsigned)bin[4] << 24 | (unsigned)bin[5] << 16 | (unsigned)bin[6] << 8 | bin[7];
+        if (ml > len - 8) ml = 0;
+        sbuf b = {0};
+        sb_printf(&b, "{\"type\": \"binary\", \"format\": %u, \"data\": %.*s}", type, (int)ml, (const char *)bin + 8);
+        json = frame_text = sb_take(&b);
+    }
     if (!json) return;
     pthread_mutex_lock(&ev_lock);
     if (n_events == cap_events) {
@@ -36,6 +47,7 @@ static void sink(void *ud, const char *sid, const char *json, const unsigned cha
     events[n_events++] = strdup(json);
     pthread_cond_broadcast(&ev_cond);
     pthread_mutex_unlock(&ev_lock);
+    free(frame_text);
 }
 
 char *gs_read_file(const char *path, size_t *len) {
@@ -62,7 +74,9 @@ static int counter_run(ci_call *c) {
     gs_test_runs++;
     int64_t v = ci_get_int(c, "value"), steps = ci_get_int(c, "steps");
     if (v == 13) return ci_fail(c, "ValueError", "unlucky value %lld", (long long)v);
+    static const unsigned char jpeg[] = { 0xff, 0xd8, 0xff, 0xd9 };
     for (int64_t i = 1; i <= steps; i++) {
+        if (i == 1) c->host->preview(c, 1, jpeg, sizeof jpeg);
         if (c->host->progress(c, i, steps)) return ci_fail(c, "InterruptProcessingException", "interrupted");
         usleep(20000);
     }
