@@ -50,6 +50,7 @@ enum ci_node_flags {
     CI_NOT_IDEMPOTENT           = 1 << 4,   /* cache key includes the node id */
     CI_HAS_INTERMEDIATE_OUTPUT  = 1 << 5,
     CI_DEV_ONLY                 = 1 << 6,
+    CI_SCHEMA_V3                = 1 << 7,   /* /object_info in ComfyUI's V3 form: every key, nulls */
 };
 
 typedef struct ci_node_def {
@@ -67,9 +68,13 @@ typedef struct ci_node_def {
     const char *const *search_aliases;   /* NULL-terminated, or NULL */
     const char *essentials_category;     /* NULL: none */
     unsigned flags;                      /* ci_node_flags */
+    /* OUTPUT_TOOLTIPS when it is not one per output (NULL-terminated; a node class
+     * inheriting a longer list, e.g. LoraLoaderModelOnly); NULL: the outputs' own. */
+    const char *const *output_tooltips;
 
     /* Combo options computed at query and validation time for an input whose declared
-     * option list is empty ([]): a new cJSON array of strings, or NULL for none. */
+     * option list is empty ([] as the type, or "COMBO" with "options": []): a new cJSON
+     * array of strings, or NULL for none. */
     cJSON *(*options)(const ci_host *host, const char *input);
     /* VALIDATE_INPUTS: the inputs it takes (NULL-terminated; these skip the range and
      * list checks) and the check itself, reading constants with ci_get_*. Returns 0, or

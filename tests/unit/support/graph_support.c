@@ -121,22 +121,54 @@ static const ci_node_def test_nodes[] = {
       .n_outputs = 0, .flags = CI_OUTPUT_NODE | CI_INPUT_IS_LIST, .run = gather_run },
 };
 
+static const char *str_or_null(const cJSON *n, const char *key) {
+    const cJSON *v = cJSON_GetObjectItem(n, key);
+    return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+/* A node declared entirely from its /object_info entry, so that the registry's
+ * serialisation of every core node (V1 and V3) can be compared with ComfyUI's. */
 static void register_stand_ins(void) {
     for (cJSON *n = spec->child; n; n = n->next) {
         ci_node_def *d = calloc(1, sizeof *d);
         d->abi_version = CI_ABI_VERSION;
         d->name = n->string;
-        d->category = cJSON_GetObjectItem(n, "category")->valuestring;
+        d->display_name = str_or_null(n, "display_name");
+        d->description = str_or_null(n, "description");
+        d->category = str_or_null(n, "category");
+        d->python_module = str_or_null(n, "python_module");
+        d->essentials_category = str_or_null(n, "essentials_category");
         d->inputs = json_print(cJSON_GetObjectItem(n, "input"));
-        const cJSON *out = cJSON_GetObjectItem(n, "output");
+        const cJSON *out = cJSON_GetObjectItem(n, "output"), *names = cJSON_GetObjectItem(n, "output_name");
+        const cJSON *lists = cJSON_GetObjectItem(n, "output_is_list"), *tips = cJSON_GetObjectItem(n, "output_tooltips");
         d->n_outputs = cJSON_GetArraySize(out);
         ci_output_def *o = calloc((size_t)d->n_outputs + 1, sizeof *o);
-        for (int i = 0; i < d->n_outputs; i++) o[i].type = cJSON_GetArrayItem(out, i)->valuestring;
+        for (int i = 0; i < d->n_outputs; i++) {
+            o[i].type = cJSON_GetArrayItem(out, i)->valuestring;
+            o[i].name = cJSON_GetArrayItem(names, i)->valuestring;
+            o[i].is_list = cJSON_IsTrue(cJSON_GetArrayItem(lists, i));
+            const cJSON *t = cJSON_GetArrayItem(tips, i);
+            o[i].tooltip = cJSON_IsString(t) ? t->valuestring : NULL;
+        }
         d->outputs = o;
-        d->flags = cJSON_IsTrue(cJSON_GetObjectItem(n, "output_node")) ? CI_OUTPUT_NODE : 0;
+        if (cJSON_GetArraySize(tips) > d->n_outputs) {   /* an inherited, longer list */
+            const char **tt = calloc((size_t)cJSON_GetArraySize(tips) + 1, sizeof *tt);
+            int j = 0;
+            for (const cJSON *t = tips->child; t; t = t->next) tt[j++] = t->valuestring;
+            d->output_tooltips = tt;
+        }
+        const cJSON *aliases = cJSON_GetObjectItem(n, "search_aliases");
+        const char **al = calloc((size_t)cJSON_GetArraySize(aliases) + 1, sizeof *al);
+        int k = 0;
+        for (const cJSON *a = cJSON_IsArray(aliases) ? aliases->child : NULL; a; a = a->next) al[k++] = a->valuestring;
+        d->search_aliases = al;
+        d->flags = (cJSON_IsTrue(cJSON_GetObjectItem(n, "output_node")) ? CI_OUTPUT_NODE : 0) |
+                   (cJSON_IsTrue(cJSON_GetObjectItem(n, "deprecated")) ? CI_DEPRECATED : 0) |
+                   (cJSON_IsTrue(cJSON_GetObjectItem(n, "is_input_list")) ? CI_INPUT_IS_LIST : 0) |
+                   (cJSON_GetObjectItem(n, "output_matchtypes") ? CI_SCHEMA_V3 : 0);
         d->run = stand_in_run;
         if (graph_host.register_node(d) != 0) {   /* the core pack has it already */
-            free((char *)d->inputs); free(o); free(d);
+            free((char *)d->inputs); free(o); free(al); free((void *)d->output_tooltips); free(d);
         }
     }
 }
