@@ -125,6 +125,14 @@ struct ci_host {
     void (*preview)(ci_call *c, int format, const unsigned char *data, size_t len); /* 1 JPEG, 2 PNG */
     const char *(*dir)(ci_dir which);
     int (*disable_metadata)(void);
+    /* 0 none, 1 latent2rgb, 2 taesd, 3 auto: --preview-method, or the prompt's
+     * extra_data.preview_method */
+    int (*preview_method)(ci_call *c);
+    /* Model folders (ComfyUI's folder_paths: "checkpoints", "loras", "vae", ...): the
+     * sorted file list as a new cJSON array (for combo options), and a file's full
+     * path (0, or -1 when the folder or file is unknown). */
+    cJSON *(*model_files)(const char *folder);
+    int (*model_path)(const char *folder, const char *name, char *out, size_t cap);
 };
 
 /* ---- convenience wrappers ------------------------------------------------------- */

@@ -39,6 +39,10 @@ void graph_set_event_sink(graph_event_fn fn, void *ud);
 /* The JSON status message {"type":"status","data":{"status":{"exec_info":{...}}}, "sid"?}
  * sent on connect (sid given) and on queue changes. Caller frees. */
 char *graph_status_message(const char *sid);
+/* {"type": "executing", "data": {"node": "<id>"}} when sid is the client of the prompt
+ * running now and a node is executing (sent after status on connect), else NULL.
+ * Caller frees. */
+char *graph_executing_message(const char *sid);
 
 graph_reply graph_get_prompt(void);                                  /* GET  /prompt */
 graph_reply graph_post_prompt(const char *body, size_t len);         /* POST /prompt */

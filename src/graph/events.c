@@ -7,6 +7,7 @@
 #include "graph/graph.h"
 
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 #include <time.h>
 
@@ -56,6 +57,19 @@ static cJSON *status_data(const char *sid) {
 }
 
 char *graph_status_message(const char *sid) { return message("status", status_data(sid)); }
+
+char *graph_executing_message(const char *sid) {
+    char node[256] = "";
+    pthread_mutex_lock(&G.lock);
+    const cJSON *client = G.running ? cJSON_GetObjectItemCaseSensitive(G.running->extra_data, "client_id") : NULL;
+    if (sid && cJSON_IsString(client) && !strcmp(client->valuestring, sid))
+        snprintf(node, sizeof node, "%s", G.executing);
+    pthread_mutex_unlock(&G.lock);
+    if (!node[0]) return NULL;
+    cJSON *d = cJSON_CreateObject();
+    cJSON_AddStringToObject(d, "node", node);
+    return message("executing", d);
+}
 
 void ev_status_broadcast(void) { ev_send(NULL, "status", status_data(NULL)); }
 

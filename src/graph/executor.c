@@ -327,7 +327,7 @@ static int call_node(xrun *r, xnode *x, inputs *in, char **etype, char **emsg) {
                        .in_names = in->names, .in_lists = in->lists, .n_in = in->n,
                        .index = def->flags & CI_INPUT_IS_LIST ? -1 : k,
                        .prompt = r->it->prompt, .extra_pnginfo = r->extra_pnginfo, .outs = outs,
-                       .progress_nodes = r->progress };
+                       .progress_nodes = r->progress, .extra_data = r->it->extra_data };
         int rc = outs ? def->run(&c.base) : -1;
         if (!outs) { c.err_type = strdup("MemoryError"); c.err_msg = strdup("out of memory"); }
         int interrupted = c.interrupted || (rc != 0 && atomic_load(&G.interrupt));
@@ -386,6 +386,9 @@ static int run_node(xrun *r, xnode *x) {
     }
     if (atomic_load(&G.interrupt)) { report_stop(r, x, RUN_INTERRUPTED, NULL, NULL, NULL); return RUN_INTERRUPTED; }
     ev_progress_state(r->progress, r->sid, r->it->id, x->id, 0.0, 1.0, "running");
+    pthread_mutex_lock(&G.lock);
+    snprintf(G.executing, sizeof G.executing, "%s", x->id);
+    pthread_mutex_unlock(&G.lock);
     cJSON *d = node_event(r, x);
     cJSON_AddStringToObject(d, "prompt_id", r->it->id);
     to_client(r, "executing", d);
@@ -409,6 +412,9 @@ static int run_node(xrun *r, xnode *x) {
     }
     free(etype); free(emsg);
     inputs_free(&in);
+    pthread_mutex_lock(&G.lock);
+    G.executing[0] = 0;
+    pthread_mutex_unlock(&G.lock);
     return rc;
 }
 

@@ -67,6 +67,7 @@ typedef struct call_rec {
     int n_in;
     int index;                  /* list index for per-element calls, -1 for whole lists */
     const cJSON *prompt, *extra_pnginfo;
+    const cJSON *extra_data;    /* the prompt's extra_data (preview_method) */
     vlist *outs;                /* n_outputs slots */
     cJSON *ui;                  /* object key -> array */
     char *err_type, *err_msg;
@@ -106,6 +107,7 @@ typedef struct graph_state {
     pthread_t thread; int started;
     atomic_int interrupt;
     int free_models, free_memory;
+    char executing[256];        /* node running now ("" when none) */
     graph_config cfg;
 } graph_state;
 extern graph_state G;

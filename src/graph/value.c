@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "base/folders.h"
 
 /* ---- values ---- */
 
@@ -238,6 +239,23 @@ static int h_disable_metadata(void) { return G.cfg.disable_metadata; }
 
 static const cJSON *h_value_as_json(const ci_value *v) { return value_as_json(v); }
 
+static int h_preview_method(ci_call *c) {
+    static const char *names[] = { "none", "latent2rgb", "taesd", "auto" };
+    const cJSON *m = cJSON_GetObjectItemCaseSensitive(rec(c)->extra_data, "preview_method");
+    for (int i = 0; cJSON_IsString(m) && i < 4; i++)
+        if (!strcmp(m->valuestring, names[i])) return i;
+    return G.cfg.preview_method;
+}
+
+static cJSON *h_model_files(const char *folder) {
+    str_list l = {0};
+    if (folders_list(folder, &l) < 0) return NULL;
+    cJSON *a = cJSON_CreateArray();
+    for (int i = 0; i < l.n; i++) cJSON_AddItemToArray(a, cJSON_CreateString(l.items[i]));
+    str_list_free(&l);
+    return a;
+}
+
 const ci_host graph_host = {
     .abi_version = CI_ABI_VERSION,
     .register_node = registry_add,
@@ -264,4 +282,7 @@ const ci_host graph_host = {
     .preview = h_preview,
     .dir = h_dir,
     .disable_metadata = h_disable_metadata,
+    .preview_method = h_preview_method,
+    .model_files = h_model_files,
+    .model_path = folders_resolve,
 };

@@ -151,6 +151,10 @@ static void test_interrupt(void **state) {
     assert_string_equal(p, want);
     free(p);
     cJSON_Delete(d);
+    p = graph_executing_message("c1");      /* what a reconnecting client is told */
+    assert_string_equal(p, "{\"type\": \"executing\", \"data\": {\"node\": \"1\"}}");
+    free(p);
+    assert_null(graph_executing_message("someone-else"));
     graph_reply r = graph_post_interrupt("{}", 2);
     assert_int_equal(r.status, 200);
     d = gs_wait_event("execution_interrupted", id, &cur);
