@@ -177,6 +177,27 @@ static inline int ci_fail(ci_call *c, const char *exception_type, const char *fm
     return -1;
 }
 
+/* JSON integers: a number item whose valuestring holds its exact decimal literal (so
+ * 64-bit values survive cJSON's doubles); a number without valuestring is a float. */
+static inline cJSON *ci_new_int(int64_t v) {
+    cJSON *n = cJSON_CreateNumber((double)v);
+    char *lit = n ? (char *)cJSON_malloc(24) : NULL;
+    if (!lit) { cJSON_Delete(n); return NULL; }
+    int len = 0;
+    uint64_t mag = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+    char tmp[24];
+    do { tmp[len++] = (char)('0' + mag % 10); mag /= 10; } while (mag);
+    int o = 0;
+    if (v < 0) lit[o++] = '-';
+    while (len) lit[o++] = tmp[--len];
+    lit[o] = 0;
+    n->valuestring = lit;
+    return n;
+}
+static inline int ci_set_int(ci_call *c, int index, int64_t v) {
+    return c->host->set_output(c, index, c->host->value_json(ci_new_int(v)));
+}
+
 typedef int (*ci_pack_init_fn)(const ci_host *host);
 
 #endif

@@ -80,7 +80,7 @@ static int counter_run(ci_call *c) {
         if (c->host->progress(c, i, steps)) return ci_fail(c, "InterruptProcessingException", "interrupted");
         usleep(20000);
     }
-    return c->host->set_output(c, 0, c->host->value_json(json_new_int(v + 1)));
+    return ci_set_int(c, 0, v + 1);
 }
 
 /* TestSink: an output node taking an INT (linked or constant) and a seed; its UI is
