@@ -228,7 +228,7 @@ static void test_lists(void **state) {
 
 static void test_history_bound_and_jobs(void **state) {
     (void)state;
-    gs_restart(3);
+    gs_restart(3, GRAPH_CACHE_DEFAULT, 0);
     size_t cur = gs_event_count();
     char *ids[5];
     for (int i = 0; i < 5; i++) {
@@ -280,7 +280,41 @@ static void test_history_bound_and_jobs(void **state) {
     assert_string_equal(r.body, "{}");
     free(r.body);
     for (int i = 0; i < 5; i++) free(ids[i]);
-    gs_restart(10000);
+    gs_restart(10000, GRAPH_CACHE_DEFAULT, 0);
+}
+
+/* Runs the CHAIN prompt with `value` and returns how many TestCounter calls it made. */
+static int chain_runs(int value) {
+    char body[1024];
+    snprintf(body, sizeof body, CHAIN, value);
+    size_t cur = gs_event_count();
+    int before = gs_test_runs;
+    char *id = post_ok(body);
+    gs_wait_done(id, &cur);
+    free(id);
+    return gs_test_runs - before;
+}
+
+static void test_cache_modes(void **state) {
+    (void)state;
+    gs_restart(10000, GRAPH_CACHE_NONE, 0);
+    assert_int_equal(chain_runs(21), 2);
+    assert_int_equal(chain_runs(21), 2);          /* nothing kept */
+    gs_restart(10000, GRAPH_CACHE_CLASSIC, 0);
+    assert_int_equal(chain_runs(22), 2);
+    assert_int_equal(chain_runs(22), 0);          /* the same prompt hits */
+    assert_int_equal(chain_runs(23), 2);
+    assert_int_equal(chain_runs(22), 2);          /* dropped: not in the previous prompt */
+    gs_restart(10000, GRAPH_CACHE_LRU, 6);
+    assert_int_equal(chain_runs(24), 2);
+    assert_int_equal(chain_runs(25), 2);          /* 6 entries: three nodes of each prompt */
+    assert_int_equal(chain_runs(24), 0);
+    assert_int_equal(chain_runs(26), 2);          /* pushes 25 out, keeps 24 (used last) */
+    assert_int_equal(chain_runs(24), 0);
+    assert_int_equal(chain_runs(25), 2);
+    assert_int_equal(graph_post_free("{\"free_memory\": true}", 22).status, 200);
+    assert_int_equal(chain_runs(24), 2);          /* /free emptied the cache */
+    gs_restart(10000, GRAPH_CACHE_DEFAULT, 0);
 }
 
 static void test_status_message(void **state) {
@@ -301,6 +335,7 @@ int main(void) {
         cmocka_unit_test(test_priorities_and_queue),
         cmocka_unit_test(test_lists),
         cmocka_unit_test(test_history_bound_and_jobs),
+        cmocka_unit_test(test_cache_modes),
         cmocka_unit_test(test_status_message),
     };
     int rc = cmocka_run_group_tests(tests, setup_once, NULL);

@@ -181,12 +181,13 @@ static void make_dirs(void) {
     for (int i = 0; i < 3; i++) { snprintf(p, sizeof p, "%s/%s", gs_root, sub[i]); mkdir(p, 0755); }
 }
 
-static void start(int max_history) {
+static void start(int max_history, int cache_mode, int cache_lru) {
     char in[300], out[300], tmp[300];
     snprintf(in, sizeof in, "%s/input", gs_root);
     snprintf(out, sizeof out, "%s/output", gs_root);
     snprintf(tmp, sizeof tmp, "%s/temp", gs_root);
-    graph_config cfg = { .output_dir = out, .input_dir = in, .temp_dir = tmp, .max_history = max_history };
+    graph_config cfg = { .output_dir = out, .input_dir = in, .temp_dir = tmp, .max_history = max_history,
+                         .cache_mode = cache_mode, .cache_lru = cache_lru };
     graph_start(&cfg);
 }
 
@@ -210,12 +211,12 @@ void gs_setup(void) {
     for (size_t i = 0; i < sizeof test_nodes / sizeof *test_nodes; i++) graph_host.register_node(&test_nodes[i]);
     graph_set_event_sink(sink, NULL);
     make_dirs();
-    start(10000);
+    start(10000, GRAPH_CACHE_DEFAULT, 0);
 }
 
-void gs_restart(int max_history) {
+void gs_restart(int max_history, int cache_mode, int cache_lru) {
     graph_stop();
-    start(max_history);
+    start(max_history, cache_mode, cache_lru);
 }
 
 cJSON *gs_spec_nodes(void) { return spec; }
