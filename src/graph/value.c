@@ -71,6 +71,7 @@ static const cJSON *value_as_json(const ci_value *v) { return v ? v->json : NULL
 int vlist_push(vlist *l, ci_value *v) {
     if (!v) return -1;
     if (l->n == l->cap) {
+        if (l->cap > (1 << 28)) { value_unref(v); return -1; }   /* a runaway list */
         int cap = l->cap ? l->cap * 2 : 2;
         ci_value **p = realloc(l->v, (size_t)cap * sizeof *p);
         if (!p) { value_unref(v); return -1; }

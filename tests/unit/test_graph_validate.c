@@ -244,6 +244,34 @@ static void test_partial_targets(void **state) {
     cJSON_Delete(b);
 }
 
+/* A chain deeper than Python's recursion limit is an error answer, not a crash; a
+ * long chain within it validates and runs. */
+static void test_deep_chains(void **state) {
+    (void)state;
+    for (int n = 900; n <= 3000; n += 2100) {
+        sbuf b = {0};
+        sb_printf(&b, "{\"client_id\": \"v\", \"prompt\": {\"0\": {\"class_type\": \"TestCounter\", \"inputs\": {\"value\": -100, \"steps\": 0}}");
+        for (int i = 1; i < n; i++)
+            sb_printf(&b, ", \"%d\": {\"class_type\": \"TestCounter\", \"inputs\": {\"value\": [\"%d\", 0], \"steps\": 0}}", i, i - 1);
+        sb_printf(&b, ", \"end\": {\"class_type\": \"TestGather\", \"inputs\": {\"value\": [\"%d\", 0]}}}}", n - 1);
+        char *text = sb_take(&b);
+        int st;
+        cJSON *r = gs_post(text, &st);
+        free(text);
+        if (n == 900) {
+            assert_int_equal(st, 200);
+            size_t cur = 0;
+            gs_wait_done(cJSON_GetObjectItem(r, "prompt_id")->valuestring, &cur);
+        } else {
+            assert_int_equal(st, 400);
+            char *t = json_print(r);
+            assert_non_null(strstr(t, "maximum recursion depth exceeded"));
+            free(t);
+        }
+        cJSON_Delete(r);
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_missing_class),
@@ -257,6 +285,7 @@ int main(void) {
         cmocka_unit_test(test_partial_and_normalised),
         cmocka_unit_test(test_big_int_bounds),
         cmocka_unit_test(test_partial_targets),
+        cmocka_unit_test(test_deep_chains),
     };
     int rc = cmocka_run_group_tests(tests, setup_once, NULL);
     graph_stop();
