@@ -79,7 +79,7 @@ static int by_use_desc(const void *a, const void *b) {
 
 void cache_trim(void) {
     int keep = G.cfg.cache_mode == GRAPH_CACHE_LRU && G.cfg.cache_lru > 0 ? G.cfg.cache_lru : CACHE_MAX;
-    qsort(entries, (size_t)n_entries, sizeof *entries, by_use_desc);
+    if (n_entries) qsort(entries, (size_t)n_entries, sizeof *entries, by_use_desc);
     if (G.cfg.cache_mode == GRAPH_CACHE_CLASSIC)
         for (keep = 0; keep < n_entries && entries[keep].used > prompt_start; keep++) {}
     while (n_entries > keep) entry_free(&entries[--n_entries]);
