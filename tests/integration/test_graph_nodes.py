@@ -75,3 +75,28 @@ def test_invert_scale_by_and_batch(daemon):
     assert (first[:, :12] == 0).all() and (first[:, 12:] == 255).all()
     second = np.asarray(Image.open(os.path.join(daemon.base, "output", "inv_00002_.png")))
     assert second.shape == (16, 24, 3)   # image2 resized to image1's size
+
+
+def test_exif_rotation_and_gif_frames(daemon):
+    from PIL import ImageOps
+    img = Image.new("RGB", (64, 32), (255, 0, 0))
+    img.paste((0, 0, 255), (32, 0, 64, 32))            # left red, right blue
+    exif = Image.Exif()
+    exif[0x0112] = 6                                     # rotate 270 (clockwise) to display
+    img.save(os.path.join(daemon.base, "input", "rot.jpg"), quality=95, exif=exif)
+    h = run(daemon, {"1": {"class_type": "LoadImage", "inputs": {"image": "rot.jpg"}},
+                     "2": {"class_type": "SaveImage", "inputs": {"images": ["1", 0], "filename_prefix": "rot"}}})
+    got = saved(daemon, h, "2").astype(int)
+    want = np.asarray(ImageOps.exif_transpose(Image.open(os.path.join(daemon.base, "input", "rot.jpg")))).astype(int)
+    assert got.shape == want.shape == (64, 32, 3)
+    assert np.abs(got[4:28, 4:28] - want[4:28, 4:28]).max() <= 8   # away from the seam
+    assert np.abs(got[36:60, 4:28] - want[36:60, 4:28]).max() <= 8
+
+    frames = [Image.new("RGB", (16, 16), c) for c in ((255, 0, 0), (0, 255, 0), (0, 0, 255))]
+    frames[0].save(os.path.join(daemon.base, "input", "anim.gif"), save_all=True, append_images=frames[1:], duration=50)
+    h = run(daemon, {"1": {"class_type": "LoadImage", "inputs": {"image": "anim.gif"}},
+                     "2": {"class_type": "SaveImage", "inputs": {"images": ["1", 0], "filename_prefix": "anim"}}})
+    names = [i["filename"] for i in h["outputs"]["2"]["images"]]
+    assert names == ["anim_00001_.png", "anim_00002_.png", "anim_00003_.png"]
+    greens = [np.asarray(Image.open(os.path.join(daemon.base, "output", n)))[8, 8, 1] for n in names]
+    assert greens == [0, 255, 0]
