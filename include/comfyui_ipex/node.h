@@ -133,6 +133,10 @@ struct ci_host {
      * path (0, or -1 when the folder or file is unknown). */
     cJSON *(*model_files)(const char *folder);
     int (*model_path)(const char *folder, const char *name, char *out, size_t cap);
+    /* Called on the worker thread between prompts after POST /free: unload_models asks
+     * packs to release what they keep loaded (prepared weights, model caches);
+     * free_memory additionally empties the output cache. */
+    int (*on_free)(void (*fn)(int free_memory));
 };
 
 /* ---- convenience wrappers ------------------------------------------------------- */

@@ -113,6 +113,7 @@ typedef struct graph_state {
 extern graph_state G;
 
 int queue_remaining_locked(void);
+int graph_on_free(void (*fn)(int free_memory));   /* host->on_free */
 queue_item *queue_pop_locked(void);
 int queue_cancel_pending_locked(const char *id);
 

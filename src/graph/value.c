@@ -286,4 +286,5 @@ const ci_host graph_host = {
     .preview_method = h_preview_method,
     .model_files = h_model_files,
     .model_path = folders_resolve,
+    .on_free = graph_on_free,
 };

@@ -11,6 +11,9 @@
 #include <unistd.h>
 
 #include "support/graph_support.h"
+#include "comfyui_ipex/node.h"
+
+extern const ci_host graph_host;
 
 static int setup_once(void **state) { (void)state; gs_setup(); return 0; }
 
@@ -295,6 +298,9 @@ static int chain_runs(int value) {
     return gs_test_runs - before;
 }
 
+static int unloads, unload_memory;
+static void on_free(int free_memory) { unloads++; unload_memory = free_memory; }
+
 static void test_cache_modes(void **state) {
     (void)state;
     gs_restart(10000, GRAPH_CACHE_NONE, 0);
@@ -312,8 +318,15 @@ static void test_cache_modes(void **state) {
     assert_int_equal(chain_runs(26), 2);          /* pushes 25 out, keeps 24 (used last) */
     assert_int_equal(chain_runs(24), 0);
     assert_int_equal(chain_runs(25), 2);
+    graph_host.on_free(on_free);
+    assert_int_equal(graph_post_free("{\"unload_models\": true}", 24).status, 200);
+    assert_int_equal(chain_runs(25), 0);          /* unloading keeps cached outputs */
+    assert_int_equal(unloads, 1);
+    assert_int_equal(unload_memory, 0);
     assert_int_equal(graph_post_free("{\"free_memory\": true}", 22).status, 200);
     assert_int_equal(chain_runs(24), 2);          /* /free emptied the cache */
+    assert_int_equal(unloads, 2);
+    assert_int_equal(unload_memory, 1);
     gs_restart(10000, GRAPH_CACHE_DEFAULT, 0);
 }
 
