@@ -387,12 +387,13 @@ int folders_init(const folders_config *cfg, char *err, size_t errlen) {
     if (make_dir(reg.input, "input", err, errlen) || make_dir(reg.output, "output", err, errlen) ||
         make_dir(reg.temp, "temp", err, errlen) || make_dir(reg.user, "user", err, errlen))
         return -1;
-    /* The standard model folders, so users see where files go (first path of each). */
-    for (int i = 0; i < reg.n; i++) {
-        const char *p = reg.folders[i].paths[0];
-        if (reg.folders[i].n_paths && !strncmp(p, reg.models, strlen(reg.models)) && folders_mkdirs(p))
-            log_warn("cannot create model folder %s: %s", p, strerror(errno));
-    }
+    /* The standard model folders under <base>/models, so users see where files go. */
+    for (int i = 0; i < reg.n; i++)
+        for (int k = 0; k < reg.folders[i].n_paths; k++) {
+            const char *p = reg.folders[i].paths[k];
+            if (!strncmp(p, reg.models, strlen(reg.models)) && folders_mkdirs(p))
+                log_warn("cannot create model folder %s: %s", p, strerror(errno));
+        }
     return 0;
 }
 
