@@ -90,4 +90,26 @@ ui/dist/index.html: ui/package.json ui/package-lock.json ui/index.html ui/vite.c
 clean:
 	rm -rf build build-asan
 
+# Installs the programs, the CLIP tokenizer data (DATADIR/tokenizers/sd1, the daemon's
+# compiled-in default), the node ABI headers, the example workflows and their JSON Schema,
+# the web UI bundle when it was built (`make ui`; to DATADIR/ui),
+# and the systemd units (ExecStart pointed at PREFIX/bin), sysusers and tmpfiles snippets.
+# DESTDIR stages the whole tree elsewhere (packaging).
+TOKENIZER_DIR ?= $(SHARED)/tokenizer/sd1
+UNITDIR  ?= $(PREFIX)/lib/systemd/system
+HEADERS  := $(wildcard include/comfyui_ipex/*.h)
+EXAMPLES := $(filter-out workflows/schema.json,$(wildcard workflows/*.json))
+install: all
+	$(if $(PROGRAMS),install -Dm755 -t $(DESTDIR)$(PREFIX)/bin $(PROGRAMS))
+	install -Dm644 -t $(DESTDIR)$(DATADIR)/tokenizers/sd1 $(TOKENIZER_DIR)/*
+	$(if $(HEADERS),install -Dm644 -t $(DESTDIR)$(PREFIX)/include/comfyui_ipex $(HEADERS))
+	install -Dm644 -t $(DESTDIR)$(DATADIR)/workflows $(EXAMPLES)
+	install -Dm644 workflows/schema.json $(DESTDIR)$(DATADIR)/workflow-schema.json
+	$(if $(wildcard ui/dist/index.html),mkdir -p $(DESTDIR)$(DATADIR)/ui && cp -R ui/dist/. $(DESTDIR)$(DATADIR)/ui/)
+	install -d $(DESTDIR)$(UNITDIR)
+	sed 's#/usr/local/bin/#$(PREFIX)/bin/#' systemd/comfyui-ipex.service >$(DESTDIR)$(UNITDIR)/comfyui-ipex.service
+	install -m644 systemd/comfyui-ipex.socket $(DESTDIR)$(UNITDIR)/
+	install -Dm644 systemd/comfyui-ipex.sysusers $(DESTDIR)$(PREFIX)/lib/sysusers.d/comfyui-ipex.conf
+	install -Dm644 systemd/comfyui-ipex.tmpfiles $(DESTDIR)$(PREFIX)/lib/tmpfiles.d/comfyui-ipex.conf
+
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

@@ -103,6 +103,23 @@ static int attach_literals(cJSON *item, scan *s) {
     return 0;
 }
 
+/* Python's dict keeps the last value of a repeated key, at the first key's place. */
+static void dedupe_keys(cJSON *item) {
+    for (; item; item = item->next) {
+        if (cJSON_IsObject(item)) {
+            for (cJSON *a = item->child; a; a = a->next)
+                for (cJSON *b = a->next, *next; b; b = next) {
+                    next = b->next;
+                    if (!a->string || !b->string || strcmp(a->string, b->string)) continue;
+                    cJSON_DetachItemViaPointer(item, b);
+                    cJSON_ReplaceItemViaPointer(item, a, b);
+                    a = b;
+                }
+        }
+        if (item->child) dedupe_keys(item->child);
+    }
+}
+
 cJSON *json_parse(const char *text, size_t len) {
     const char *end = NULL;
     cJSON *root = cJSON_ParseWithLengthOpts(text, len, &end, 0);
@@ -112,6 +129,7 @@ cJSON *json_parse(const char *text, size_t len) {
         if (!strchr(" \t\r\n", *end) && *end != 0) { cJSON_Delete(root); return NULL; }
     scan s = { text, text + len };
     if (attach_literals(root, &s) < 0) { cJSON_Delete(root); return NULL; }
+    dedupe_keys(root);
     return root;
 }
 
