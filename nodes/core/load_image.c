@@ -76,7 +76,7 @@ static cJSON *input_images(const ci_host *host, const char *input) {
         if (names[n]) n++;
     }
     if (d) closedir(d);
-    qsort(names, n, sizeof *names, str_cmp);
+    if (n) qsort(names, n, sizeof *names, str_cmp);
     for (size_t i = 0; i < n; i++) { cJSON_AddItemToArray(list, cJSON_CreateString(names[i])); free(names[i]); }
     free(names);
     return list;

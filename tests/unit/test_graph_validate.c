@@ -202,7 +202,7 @@ static void test_partial_and_normalised(void **state) {
     cJSON *b = gs_post("{\"prompt\": {\"5\": {\"class_type\": \"EmptyLatentImage\", \"inputs\": {\"width\": 8, \"height\": 512, \"batch_size\": 1}}, "
                        "\"9\": {\"class_type\": \"SaveLatent\", \"inputs\": {\"samples\": [\"5\", 0], \"filename_prefix\": \"a\"}}, "
                        "\"10\": {\"class_type\": \"TestSink\", \"inputs\": {\"value\": \"7\", \"seed\": {\"__value__\": 18446744073709551615}}}}, "
-                       "\"number\": 5, \"prompt_id\": \"0b7e0c3e-3c55-4d8e-9d0f-5c0f7d1c2a11\"}", &st);
+                       "\"client_id\": \"v\", \"number\": 5, \"prompt_id\": \"0b7e0c3e-3c55-4d8e-9d0f-5c0f7d1c2a11\"}", &st);
     assert_int_equal(st, 200);
     assert_json(b, "{\"prompt_id\": \"0b7e0c3e-3c55-4d8e-9d0f-5c0f7d1c2a11\", \"number\": 5.0, \"node_errors\": {\"5\": {\"errors\": ["
                    "{\"type\": \"value_smaller_than_min\", \"message\": \"Value 8 smaller than min of 16\", \"details\": \"width\", "
@@ -210,8 +210,7 @@ static void test_partial_and_normalised(void **state) {
                    "\"dependent_outputs\": [\"9\"], \"class_type\": \"EmptyLatentImage\"}}}");
     cJSON_Delete(b);
     size_t cur = 0;
-    cJSON *d = gs_wait_event("execution_success", "0b7e0c3e-3c55-4d8e-9d0f-5c0f7d1c2a11", &cur);
-    cJSON_Delete(d);
+    gs_wait_done("0b7e0c3e-3c55-4d8e-9d0f-5c0f7d1c2a11", &cur);
     graph_reply r = graph_get_history_item("0b7e0c3e-3c55-4d8e-9d0f-5c0f7d1c2a11");
     assert_int_equal(r.status, 200);
     /* normalised: "7" -> 7, __value__ unwrapped, big seed exact; only "10" executed */

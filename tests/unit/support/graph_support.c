@@ -121,7 +121,9 @@ static void register_stand_ins(void) {
         d->outputs = o;
         d->flags = cJSON_IsTrue(cJSON_GetObjectItem(n, "output_node")) ? CI_OUTPUT_NODE : 0;
         d->run = stand_in_run;
-        graph_host.register_node(d);   /* refused (kept first) when the core pack has it */
+        if (graph_host.register_node(d) != 0) {   /* the core pack has it already */
+            free((char *)d->inputs); free(o); free(d);
+        }
     }
 }
 
@@ -205,6 +207,15 @@ cJSON *gs_wait_event(const char *type, const char *pid, size_t *cursor) {
     }
     pthread_mutex_unlock(&ev_lock);
     return NULL;
+}
+
+void gs_wait_done(const char *pid, size_t *cursor) {
+    for (;;) {
+        cJSON *d = gs_wait_event("executing", pid, cursor);
+        int done = !d || cJSON_IsNull(cJSON_GetObjectItem(d, "node"));
+        cJSON_Delete(d);
+        if (done) return;
+    }
 }
 
 size_t gs_event_count(void) {
