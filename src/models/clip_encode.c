@@ -1,8 +1,8 @@
 /* clip_encode.c -- ComfyUI's CLIPTextEncode on the CLIP text model
  * (sd1_clip.py: ClipTokenWeightEncoder.encode_token_weights).
  *
- * All chunks of a prompt run as one batch. When any token has a weight other than 1.0,
- * one more row is encoded: the empty prompt [START, END, PAD...]; every weighted token is
+ * The chunks of a prompt run as batches of rows. When any token has a weight other than
+ * 1.0, one more row is encoded: the empty prompt [START, END, PAD...]; every weighted token is
  * then moved away from the empty prompt's output at its position,
  *     z = (z - z_empty) * w + z_empty        (in f32, in this order, as torch does),
  * and tokens of weight exactly 1.0 are left alone. The chunks are concatenated along the
@@ -14,6 +14,11 @@
 
 #include <stdlib.h>
 #include <string.h>
+
+/* Rows (chunks) per forward pass: ComfyUI encodes all chunks as one batch, which makes the
+ * activation memory grow with the prompt; rows are independent, so slices give the same
+ * numbers with memory bounded for any prompt length. */
+#define CLIP_MAX_ROWS 4
 
 /* CLIPSetLastLayer(k): k < 0 counts from the end; 0 and |k| beyond the depth mean "last".
  * Returns the encoder layer index whose output is used, or -1 for the final output. */
@@ -63,6 +68,7 @@ int clip_encode(clip_model *m, const char *text, int clip_skip, tensor **cond,
     for (int64_t i = 0; i < K * P; i++) weighted |= ch.tok[i].weight != 1.0;
     const int64_t B = K + weighted;
 
+    float *z_empty = NULL;
     int32_t *ids = malloc((size_t)(B * P) * sizeof *ids);
     int32_t *eidx = malloc((size_t)(B * P) * sizeof *eidx);
     int rc = -1;
@@ -83,22 +89,33 @@ int clip_encode(clip_model *m, const char *text, int clip_skip, tensor **cond,
                          ch.embed_dim, cfg->dim);
         goto done;
     }
-    tensor *final, *hidden = NULL;
     int hidx = clip_hidden_index(cfg, clip_skip);
-    if (clip_forward(m, ids, eidx, ch.embeds, (int)B, hidx, &final, hidx >= 0 ? &hidden : NULL,
-                     err))
-        goto done;
-    const tensor *z = hidden ? hidden : final;
     *cond = tensor_new(DT_F32, 3, (int64_t[]){1, K * P, D});
     *pooled = tensor_new(DT_F32, 2, (int64_t[]){1, D});
-    if (!*cond || !*pooled) { *err = clip_errf("out of memory"); goto done; }
-    memcpy((*cond)->data, z->data, (size_t)(K * P * D) * sizeof(float));
-    if (weighted)
-        for (int64_t k = 0; k < K; k++)
-            apply_weights((float *)(*cond)->data + k * P * D, (const float *)z->data + K * P * D,
-                          ch.tok + k * P, P, D);
-    int eos = first_end(ch.tok, (int)P, tokenizer_end_id(m->tok));
-    memcpy((*pooled)->data, (const float *)final->data + eos * D, (size_t)D * sizeof(float));
+    z_empty = weighted ? malloc((size_t)(P * D) * sizeof *z_empty) : NULL;
+    if (!*cond || !*pooled || (weighted && !z_empty)) {
+        *err = clip_errf("out of memory");
+        goto done;
+    }
+    float *cv = (*cond)->data;
+    for (int64_t s = 0; s < B; s += CLIP_MAX_ROWS) {
+        int n = (int)(B - s < CLIP_MAX_ROWS ? B - s : CLIP_MAX_ROWS);
+        tensor *final, *hidden = NULL;
+        if (clip_forward(m, ids + s * P, eidx + s * P, ch.embeds, n, hidx, &final,
+                         hidx >= 0 ? &hidden : NULL, err))
+            goto done;
+        const float *z = (hidden ? hidden : final)->data;
+        for (int64_t r = s; r < s + n; r++)
+            memcpy(r < K ? cv + r * P * D : z_empty, z + (r - s) * P * D,
+                   (size_t)(P * D) * sizeof(float));
+        if (s == 0) {
+            int eos = first_end(ch.tok, (int)P, tokenizer_end_id(m->tok));
+            memcpy((*pooled)->data, (const float *)final->data + eos * D,
+                   (size_t)D * sizeof(float));
+        }
+    }
+    for (int64_t k = 0; weighted && k < K; k++)
+        apply_weights(cv + k * P * D, z_empty, ch.tok + k * P, P, D);
     rc = 0;
 done:
     if (rc) {
@@ -108,6 +125,7 @@ done:
     }
     free(ids);
     free(eidx);
+    free(z_empty);
     tok_chunks_free(&ch);
     return rc;
 }

@@ -164,6 +164,33 @@ static void test_clip_skip_last(void **state) {
     tensor_free(pb);
 }
 
+/* A weighted prompt of 5 identical chunks (6 rows with the empty prompt, more than one
+ * forward slice): every chunk must equal the one-chunk encoding of the same tokens. */
+static void test_long_prompt_slices(void **state) {
+    (void)state;
+    char one[1024] = "(", five[4096] = "(";
+    for (int i = 0; i < 75; i++) strcat(one, "cat ");
+    for (int i = 0; i < 375; i++) strcat(five, "cat ");
+    strcat(one, ":1.2)");
+    strcat(five, ":1.2)");
+    tensor *a, *pa, *b, *pb;
+    char *err = NULL;
+    assert_int_equal(clip_encode(clip, one, -2, &a, &pa, &err), 0);
+    assert_int_equal(clip_encode(clip, five, -2, &b, &pb, &err), 0);
+    assert_int_equal(b->ne[1], 5 * 77);
+    for (int k = 0; k < 5; k++) {
+        tensor *chunk = tensor_view(DT_F32, 3, (int64_t[]){1, 77, 768},
+                                    (float *)b->data + (size_t)k * 77 * 768);
+        assert_true(rel_error(chunk, a) < 1e-5);
+        tensor_free(chunk);
+    }
+    assert_true(rel_error(pb, pa) < 1e-5);
+    tensor_free(a);
+    tensor_free(pa);
+    tensor_free(b);
+    tensor_free(pb);
+}
+
 /* A textual inversion whose two vectors are the token embeddings of "red" and "apple"
  * must encode exactly like those two words (same input rows, same batch). */
 static void test_embedding_file(void **state) {
@@ -217,6 +244,7 @@ int main(void) {
         cmocka_unit_test(test_config),
         cmocka_unit_test(test_fixture_cases),
         cmocka_unit_test(test_clip_skip_last),
+        cmocka_unit_test(test_long_prompt_slices),
         cmocka_unit_test(test_embedding_file),
         cmocka_unit_test(test_bad_checkpoints),
     };
