@@ -9,7 +9,10 @@ struct clip_model {
     clip_config cfg;
     clip_weights w;
     tensor *mask;            /* causal mask (positions, positions), f32 */
-    arena *arena;            /* activations of one forward pass */
+    /* Activations: `io` holds the embeddings, the kept hidden state and the outputs of one
+     * forward pass; each layer runs in `scratch` and its output is copied to hold[l % 2],
+     * so only one layer's intermediates are alive at a time. */
+    arena *io, *scratch, *hold[2];
     const tokenizer *tok;    /* borrowed */
     char **emb_dirs;         /* textual inversion folders */
     size_t n_emb_dirs;

@@ -147,8 +147,11 @@ clip_model *clip_load(const ckpt *c, const char *prefix, const tokenizer *tok, c
         return NULL;
     }
     m->mask = causal_mask(m->cfg.positions);
-    m->arena = arena_new();
-    if (!m->mask || !m->arena) {
+    m->io = arena_new();
+    m->scratch = arena_new();
+    m->hold[0] = arena_new();
+    m->hold[1] = arena_new();
+    if (!m->mask || !m->io || !m->scratch || !m->hold[0] || !m->hold[1]) {
         *err = clip_errf("out of memory");
         clip_free(m);
         return NULL;
@@ -168,7 +171,9 @@ void clip_free(clip_model *m) {
             tensor_free(*(tensor **)((char *)&w->layers[l] + clip_layer_keys[k].off));
     free(w->layers);
     tensor_free(m->mask);
-    if (m->arena) arena_free(m->arena);
+    arena *arenas[] = {m->io, m->scratch, m->hold[0], m->hold[1]};
+    for (size_t i = 0; i < sizeof arenas / sizeof *arenas; i++)
+        if (arenas[i]) arena_free(arenas[i]);
     for (size_t i = 0; i < m->n_emb_dirs; i++) free(m->emb_dirs[i]);
     free(m->emb_dirs);
     free(m);
@@ -183,7 +188,7 @@ static tensor *clip_embeddings(const clip_model *m, const int32_t *ids, const in
                                const float *embeds, int batch, char **err) {
     const clip_config *cfg = &m->cfg;
     const int64_t P = cfg->positions, D = cfg->dim;
-    tensor *x = arena_tensor(m->arena, DT_F32, 3, (int64_t[]){batch, P, D});
+    tensor *x = arena_tensor(m->io, DT_F32, 3, (int64_t[]){batch, P, D});
     if (!x) { *err = clip_errf("out of memory"); return NULL; }
     const float *tok = m->w.token_embedding->data, *pos = m->w.position_embedding->data;
     float *out = x->data;
@@ -226,17 +231,29 @@ static tensor *final_norm_f32(const clip_model *m, const tensor *x) {
     return y && y->dt != DT_F32 ? op_cast(y, DT_F32) : y;
 }
 
+/* A copy of t carved from a. */
+static tensor *arena_copy(arena *a, const tensor *t) {
+    tensor *c = t ? arena_tensor(a, t->dt, t->ndim, t->ne) : NULL;
+    if (c) memcpy(c->data, t->data, t->nbytes);
+    return c;
+}
+
 int clip_forward(clip_model *m, const int32_t *ids, const int32_t *embed_idx,
                  const float *embeds, int batch, int hidden_index, tensor **final,
                  tensor **hidden, char **err) {
     *err = NULL;
-    arena *prev = arena_use(m->arena);
-    arena_reset(m->arena);
+    arena *prev = arena_use(m->io);
+    arena_reset(m->io);
     tensor *x = clip_embeddings(m, ids, embed_idx, embeds, batch, err), *h = NULL;
     for (int l = 0; x && l < m->cfg.layers; l++) {
-        x = clip_layer_forward(m, &m->w.layers[l], x);
-        if (l == hidden_index) h = x;
+        arena_use(m->scratch);
+        arena_reset(m->scratch);
+        tensor *y = clip_layer_forward(m, &m->w.layers[l], x);
+        arena_reset(m->hold[l % 2]);   /* held the output of layer l-2, dead by now */
+        x = arena_copy(m->hold[l % 2], y);
+        if (l == hidden_index) h = arena_copy(m->io, y);
     }
+    arena_use(m->io);
     *final = x ? final_norm_f32(m, x) : NULL;
     if (hidden) *hidden = h ? final_norm_f32(m, h) : NULL;
     arena_use(prev);

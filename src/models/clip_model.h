@@ -64,7 +64,7 @@ int clip_set_embedding_dirs(clip_model *m, const char *const *dirs, size_t n);
  * whose input vector comes from embeds (rows indexed by embed_idx). Returns in *final
  * the final-layer-norm output (batch, positions, dim) and, when hidden is not NULL, the
  * output of encoder layer `hidden_index` (0-based) passed through the final layer norm.
- * Results are f32 tensors from the model's arena, valid until the next call. */
+ * Results are f32 tensors from the model's arenas, valid until the next call. */
 int clip_forward(clip_model *m, const int32_t *ids, const int32_t *embed_idx,
                  const float *embeds, int batch, int hidden_index, tensor **final,
                  tensor **hidden, char **err);
