@@ -20,9 +20,11 @@
  * numbers with memory bounded for any prompt length. */
 #define CLIP_MAX_ROWS 4
 
-/* CLIPSetLastLayer(k): k < 0 counts from the end; 0 and |k| beyond the depth mean "last".
- * Returns the encoder layer index whose output is used, or -1 for the final output. */
+/* CLIPSetLastLayer(k): k < 0 counts from the end, |k| beyond the depth means "last", 0 is
+ * the model's default. Returns the encoder layer index whose output is used, or -1 for
+ * the final output. */
 static int clip_hidden_index(const clip_config *cfg, int clip_skip) {
+    if (clip_skip == 0) clip_skip = cfg->default_skip;
     if (clip_skip >= 0 || -clip_skip > cfg->layers) return -1;
     int idx = cfg->layers + clip_skip;
     return idx == cfg->layers - 1 ? -1 : idx;   /* last layer + final LN is the final output */

@@ -18,6 +18,22 @@ struct clip_model {
     size_t n_emb_dirs;
 };
 
+/* Where the weights are: a checkpoint, the prefix of the text model, and its naming
+ * (clip_keys.c): Hugging Face CLIPTextModel names, or OpenCLIP's. */
+#define CLIP_KEY_MAX 256
+typedef struct clip_source {
+    const ckpt *c;
+    const char *prefix;
+    int openclip;          /* prefix + "token_embedding.weight" exists */
+} clip_source;
+
+void clip_source_init(clip_source *s, const ckpt *c, const char *prefix);
+/* The checkpoint key of HF-named weight `name` in encoder layer `layer` (-1: outside the
+ * layers). *third is 0, or 1/2/3 when the key is OpenCLIP's fused in_proj and the weight
+ * is its q/k/v third (rows). */
+void clip_source_key(const clip_source *s, int layer, const char *name, char *key,
+                     size_t keylen, int *third);
+
 /* malloc'd printf-style message (NULL only when out of memory). */
 char *clip_errf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 

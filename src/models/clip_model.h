@@ -26,7 +26,8 @@ typedef struct clip_config {
     int vocab;        /* 49408 */
     int positions;    /* 77 */
     act_kind act;     /* quick_gelu for clip_l, gelu for the OpenCLIP encoders */
-    int32_t pad_id;   /* padding token: 49407 for clip_l */
+    int32_t pad_id;   /* padding token: 49407 for clip_l, 0 for the OpenCLIP encoders */
+    int default_skip; /* clip skip without CLIPSetLastLayer: -1 (SD1 clip_l), -2 (SD2 clip_h) */
 } clip_config;
 
 typedef struct clip_layer {              /* encoder.layers.N. */
@@ -49,9 +50,11 @@ typedef struct clip_weights {
 
 typedef struct clip_model clip_model;
 
-/* Bind and widen the text model's weights under `prefix`. The configuration comes from
- * the shapes (width, depth, MLP size). NULL on failure with *err set (malloc'd). The
- * tokenizer is borrowed and must outlive the model. */
+/* Bind and widen the text model's weights under `prefix`, in Hugging Face naming (SD1:
+ * CLIP_SD1_PREFIX) or OpenCLIP naming (SD2: "cond_stage_model.model."), whichever the
+ * checkpoint has. The configuration comes from the shapes (width, depth, MLP size).
+ * NULL on failure with *err set (malloc'd). The tokenizer is borrowed and must outlive
+ * the model; the checkpoint need not (weights are copied). */
 clip_model *clip_load(const ckpt *c, const char *prefix, const tokenizer *tok, char **err);
 void clip_free(clip_model *m);
 const clip_config *clip_get_config(const clip_model *m);
@@ -71,7 +74,8 @@ int clip_forward(clip_model *m, const int32_t *ids, const int32_t *embed_idx,
 
 /* CLIPTextEncode: tokenize with weights, encode every 77-token chunk, apply token weights
  * against the empty prompt, concatenate the chunks. clip_skip is CLIPSetLastLayer's value:
- * -1 the last layer, -2 the penultimate one, ... (0 or beyond the depth: the last).
+ * -1 the last layer, -2 the penultimate one, ... (beyond the depth: the last); 0 is the
+ * model's default (config.default_skip).
  * *cond (1, 77*chunks, dim) and *pooled (1, dim) are owned f32 tensors. */
 int clip_encode(clip_model *m, const char *text, int clip_skip, tensor **cond,
                 tensor **pooled, char **err);

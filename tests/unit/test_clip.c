@@ -149,19 +149,23 @@ static void test_fixture_cases_bf16(void **state) {
     run_fixture_cases("bf16", CLIP_BF16_BOUND);
 }
 
-/* CLIPSetLastLayer(-1) and out-of-range values are the plain last layer. */
+/* CLIPSetLastLayer(-1), out-of-range values and 0 (SD1's default) are the last layer. */
 static void test_clip_skip_last(void **state) {
     (void)state;
-    tensor *a, *pa, *b, *pb;
+    tensor *a, *pa;
     char *err = NULL;
+    assert_int_equal(clip_get_config(clip)->default_skip, -1);
     assert_int_equal(clip_encode(clip, "text, watermark", -1, &a, &pa, &err), 0);
-    assert_int_equal(clip_encode(clip, "text, watermark", -30, &b, &pb, &err), 0);
-    assert_memory_equal(a->data, b->data, a->nbytes);
-    assert_memory_equal(pa->data, pb->data, pa->nbytes);
+    for (int skip = -30; skip <= 0; skip += 30) {
+        tensor *b, *pb;
+        assert_int_equal(clip_encode(clip, "text, watermark", skip, &b, &pb, &err), 0);
+        assert_memory_equal(a->data, b->data, a->nbytes);
+        assert_memory_equal(pa->data, pb->data, pa->nbytes);
+        tensor_free(b);
+        tensor_free(pb);
+    }
     tensor_free(a);
     tensor_free(pa);
-    tensor_free(b);
-    tensor_free(pb);
 }
 
 /* A weighted prompt of 5 identical chunks (6 rows with the empty prompt, more than one
@@ -224,6 +228,140 @@ static void test_embedding_file(void **state) {
     tensor_free(table);
 }
 
+/* The first two layers of the SD1 text model written twice, in Hugging Face naming and in
+ * OpenCLIP naming (q, k, v stacked into in_proj), must load to the same model and give
+ * bit-identical encodings. */
+#define TWO_LAYERS 2
+static const char *const layer_names[][2] = {   /* HF name, OpenCLIP name */
+    {"layer_norm1.weight", "ln_1.weight"},       {"layer_norm1.bias", "ln_1.bias"},
+    {"layer_norm2.weight", "ln_2.weight"},       {"layer_norm2.bias", "ln_2.bias"},
+    {"mlp.fc1.weight", "mlp.c_fc.weight"},       {"mlp.fc1.bias", "mlp.c_fc.bias"},
+    {"mlp.fc2.weight", "mlp.c_proj.weight"},     {"mlp.fc2.bias", "mlp.c_proj.bias"},
+    {"self_attn.out_proj.weight", "attn.out_proj.weight"},
+    {"self_attn.out_proj.bias", "attn.out_proj.bias"},
+};
+#define N_LAYER_NAMES (sizeof layer_names / sizeof *layer_names)
+
+typedef struct {
+    char *names[64];
+    const tensor *ts[64];
+    tensor *owned[8];
+    size_t n, n_owned;
+} file_list;
+
+static void add(file_list *f, const char *name, const tensor *t) {
+    assert_non_null(t);
+    f->names[f->n] = strdup(name);
+    f->ts[f->n++] = t;
+}
+
+/* SD1 text-model weight `name` of encoder layer `layer` (-1: outside the layers). */
+static const tensor *sd1(int layer, const char *name) {
+    char key[256];
+    if (layer < 0) snprintf(key, sizeof key, CLIP_SD1_PREFIX "%s", name);
+    else snprintf(key, sizeof key, CLIP_SD1_PREFIX "encoder.layers.%d.%s", layer, name);
+    return ckpt_get(model_file, key);
+}
+
+/* q, k and v of one layer stacked by rows, as OpenCLIP's in_proj_weight/in_proj_bias. */
+static const tensor *stack_qkv(file_list *f, int layer, const char *what) {
+    const char *parts[3] = {"q_proj", "k_proj", "v_proj"};
+    const tensor *q = NULL;
+    tensor *t = NULL;
+    for (int i = 0; i < 3; i++) {
+        char name[64];
+        snprintf(name, sizeof name, "self_attn.%s.%s", parts[i], what);
+        q = sd1(layer, name);
+        if (!t) {
+            int64_t ne[2] = {3 * q->ne[0], q->ndim == 2 ? q->ne[1] : 1};
+            t = tensor_new(q->dt, q->ndim, ne);
+        }
+        memcpy((char *)t->data + i * q->nbytes, q->data, q->nbytes);
+    }
+    f->owned[f->n_owned++] = t;
+    return t;
+}
+
+static void write_file(const char *path, file_list *f) {
+    char msg[256];
+    assert_int_equal(st_save(path, (const char *const *)f->names, f->ts, f->n, NULL, 0, msg,
+                             sizeof msg), 0);
+    for (size_t i = 0; i < f->n; i++) free(f->names[i]);
+    for (size_t i = 0; i < f->n_owned; i++) tensor_free(f->owned[i]);
+}
+
+static void test_openclip_layout(void **state) {
+    (void)state;
+    char dir[] = "/tmp/clip-oc-XXXXXX", hf_path[256], oc_path[256], key[256];
+    assert_non_null(mkdtemp(dir));
+    snprintf(hf_path, sizeof hf_path, "%s/hf.safetensors", dir);
+    snprintf(oc_path, sizeof oc_path, "%s/openclip.safetensors", dir);
+    static const char *const globals[][2] = {
+        {"embeddings.token_embedding.weight", "token_embedding.weight"},
+        {"embeddings.position_embedding.weight", "positional_embedding"},
+        {"final_layer_norm.weight", "ln_final.weight"},
+        {"final_layer_norm.bias", "ln_final.bias"},
+    };
+    file_list hf = {0}, oc = {0};
+    for (size_t i = 0; i < 4; i++) {
+        const tensor *t = sd1(-1, globals[i][0]);
+        snprintf(key, sizeof key, "te.%s", globals[i][0]);
+        add(&hf, key, t);
+        snprintf(key, sizeof key, "oc.%s", globals[i][1]);
+        add(&oc, key, t);
+    }
+    for (int l = 0; l < TWO_LAYERS; l++) {
+        for (size_t i = 0; i < N_LAYER_NAMES; i++) {
+            const tensor *t = sd1(l, layer_names[i][0]);
+            snprintf(key, sizeof key, "te.encoder.layers.%d.%s", l, layer_names[i][0]);
+            add(&hf, key, t);
+            snprintf(key, sizeof key, "oc.transformer.resblocks.%d.%s", l, layer_names[i][1]);
+            add(&oc, key, t);
+        }
+        for (int p = 0; p < 6; p++) {
+            char name[64];
+            snprintf(name, sizeof name, "self_attn.%c_proj.%s", "qkv"[p / 2],
+                     p % 2 ? "bias" : "weight");
+            snprintf(key, sizeof key, "te.encoder.layers.%d.%s", l, name);
+            add(&hf, key, sd1(l, name));
+        }
+        for (int b = 0; b < 2; b++) {
+            snprintf(key, sizeof key, "oc.transformer.resblocks.%d.attn.in_proj_%s", l,
+                     b ? "bias" : "weight");
+            add(&oc, key, stack_qkv(&oc, l, b ? "bias" : "weight"));
+        }
+    }
+    write_file(hf_path, &hf);
+    write_file(oc_path, &oc);
+
+    char *err = NULL;
+    ckpt *ch = ckpt_open(hf_path, &err), *co = ckpt_open(oc_path, &err);
+    assert_non_null(ch);
+    assert_non_null(co);
+    clip_model *mh = clip_load(ch, "te.", tok, &err), *mo = clip_load(co, "oc.", tok, &err);
+    if (!mh || !mo) fail_msg("%s", err);
+    assert_int_equal(clip_get_config(mo)->layers, TWO_LAYERS);
+    assert_int_equal(clip_get_config(mo)->dim, 768);
+    for (int skip = -2; skip <= -1; skip++) {
+        tensor *a, *pa, *b, *pb;
+        assert_int_equal(clip_encode(mh, "a (red:1.3) photo", skip, &a, &pa, &err), 0);
+        assert_int_equal(clip_encode(mo, "a (red:1.3) photo", skip, &b, &pb, &err), 0);
+        assert_memory_equal(a->data, b->data, a->nbytes);
+        assert_memory_equal(pa->data, pb->data, pa->nbytes);
+        tensor_free(a);
+        tensor_free(pa);
+        tensor_free(b);
+        tensor_free(pb);
+    }
+    clip_free(mh);
+    clip_free(mo);
+    ckpt_close(ch);
+    ckpt_close(co);
+    unlink(hf_path);
+    unlink(oc_path);
+    rmdir(dir);
+}
+
 static void test_bad_checkpoints(void **state) {
     (void)state;
     char *err = NULL;
@@ -246,6 +384,7 @@ int main(void) {
         cmocka_unit_test(test_clip_skip_last),
         cmocka_unit_test(test_long_prompt_slices),
         cmocka_unit_test(test_embedding_file),
+        cmocka_unit_test(test_openclip_layout),
         cmocka_unit_test(test_bad_checkpoints),
     };
     const struct CMUnitTest tests_bf16[] = {
