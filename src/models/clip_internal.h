@@ -3,6 +3,7 @@
 #define CI_CLIP_INTERNAL_H
 
 #include "models/clip_model.h"
+#include "models/tokenizer_chunks.h"
 #include "tensor/arena.h"
 
 struct clip_model {
@@ -36,6 +37,12 @@ void clip_source_key(const clip_source *s, int layer, const char *name, char *ke
 
 /* malloc'd printf-style message (NULL only when out of memory). */
 char *clip_errf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* The two halves of clip_encode (clip_encode.c): the prompt as chunks with this model's
+ * padding and textual inversions, and the encoding of such chunks. */
+int clip_tokenize(clip_model *m, const char *text, tok_chunks *ch, char **err);
+int clip_encode_tokens(clip_model *m, const tok_chunks *ch, int clip_skip, tensor **cond,
+                       tensor **pooled, char **err);
 
 /* tok_embedding_fn over the model's embedding folders (clip_embeddings.c). */
 float *clip_find_embedding(void *model, const char *name, size_t *n, int *dim);

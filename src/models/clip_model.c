@@ -118,6 +118,7 @@ static int clip_detect(const clip_source *s, clip_config *cfg, char **err) {
     cfg->act = cfg->dim == 768 ? ACT_QUICK_GELU : ACT_GELU;
     cfg->pad_id = cfg->dim == 768 ? 49407 : 0;
     cfg->default_skip = cfg->dim == 1024 ? -2 : -1;
+    cfg->layer_norm_hidden = 1;
     return 0;
 }
 
@@ -188,6 +189,7 @@ void clip_free(clip_model *m) {
     tensor_free(w->position_embedding);
     tensor_free(w->final_layer_norm_w);
     tensor_free(w->final_layer_norm_b);
+    tensor_free(w->text_projection);
     for (int l = 0; w->layers && l < m->cfg.layers; l++)
         for (size_t k = 0; k < CLIP_LAYER_KEYS; k++)
             tensor_free(*(tensor **)((char *)&w->layers[l] + clip_layer_keys[k].off));
@@ -248,9 +250,11 @@ static tensor *clip_layer_forward(const clip_model *m, const clip_layer *L, cons
     return op_linear(h, L->fc2_w, L->fc2_b, ACT_NONE, x);
 }
 
+static tensor *as_f32(tensor *x) { return x && x->dt != DT_F32 ? op_cast(x, DT_F32) : x; }
+
 static tensor *final_norm_f32(const clip_model *m, const tensor *x) {
-    tensor *y = op_layer_norm(x, m->w.final_layer_norm_w, m->w.final_layer_norm_b, CLIP_LN_EPS);
-    return y && y->dt != DT_F32 ? op_cast(y, DT_F32) : y;
+    return as_f32(op_layer_norm(x, m->w.final_layer_norm_w, m->w.final_layer_norm_b,
+                                CLIP_LN_EPS));
 }
 
 /* A copy of t carved from a. */
@@ -277,7 +281,7 @@ int clip_forward(clip_model *m, const int32_t *ids, const int32_t *embed_idx,
     }
     arena_use(m->io);
     *final = x ? final_norm_f32(m, x) : NULL;
-    if (hidden) *hidden = h ? final_norm_f32(m, h) : NULL;
+    if (hidden) *hidden = !h ? NULL : m->cfg.layer_norm_hidden ? final_norm_f32(m, h) : as_f32(h);
     arena_use(prev);
     if (*final && (!hidden || *hidden)) return 0;
     if (!*err) *err = clip_errf("CLIP text encoder: a tensor op failed (out of memory?)");
