@@ -24,6 +24,7 @@
 #include "io/ckpt.h"
 #include "io/safetensors.h"
 #include "models/clip_model.h"
+#include "models/clip_sdxl.h"
 #include "support/sharedfx.h"
 
 #define CLIP_FP32_BOUND 1e-4
@@ -243,8 +244,8 @@ static const char *const layer_names[][2] = {   /* HF name, OpenCLIP name */
 #define N_LAYER_NAMES (sizeof layer_names / sizeof *layer_names)
 
 typedef struct {
-    char *names[64];
-    const tensor *ts[64];
+    char *names[128];
+    const tensor *ts[128];
     tensor *owned[8];
     size_t n, n_owned;
 } file_list;
@@ -290,47 +291,65 @@ static void write_file(const char *path, file_list *f) {
     for (size_t i = 0; i < f->n_owned; i++) tensor_free(f->owned[i]);
 }
 
-static void test_openclip_layout(void **state) {
-    (void)state;
-    char dir[] = "/tmp/clip-oc-XXXXXX", hf_path[256], oc_path[256], key[256];
-    assert_non_null(mkdtemp(dir));
-    snprintf(hf_path, sizeof hf_path, "%s/hf.safetensors", dir);
-    snprintf(oc_path, sizeof oc_path, "%s/openclip.safetensors", dir);
-    static const char *const globals[][2] = {
-        {"embeddings.token_embedding.weight", "token_embedding.weight"},
-        {"embeddings.position_embedding.weight", "positional_embedding"},
-        {"final_layer_norm.weight", "ln_final.weight"},
-        {"final_layer_norm.bias", "ln_final.bias"},
-    };
-    file_list hf = {0}, oc = {0};
+static const char *const global_names[][2] = {   /* HF name, OpenCLIP name */
+    {"embeddings.token_embedding.weight", "token_embedding.weight"},
+    {"embeddings.position_embedding.weight", "positional_embedding"},
+    {"final_layer_norm.weight", "ln_final.weight"},
+    {"final_layer_norm.bias", "ln_final.bias"},
+};
+
+/* The SD1 encoder's embeddings, final norm and first two layers in HF naming under prefix. */
+static void add_hf(file_list *f, const char *prefix) {
+    char key[256];
     for (size_t i = 0; i < 4; i++) {
-        const tensor *t = sd1(-1, globals[i][0]);
-        snprintf(key, sizeof key, "te.%s", globals[i][0]);
-        add(&hf, key, t);
-        snprintf(key, sizeof key, "oc.%s", globals[i][1]);
-        add(&oc, key, t);
+        snprintf(key, sizeof key, "%s%s", prefix, global_names[i][0]);
+        add(f, key, sd1(-1, global_names[i][0]));
     }
     for (int l = 0; l < TWO_LAYERS; l++) {
         for (size_t i = 0; i < N_LAYER_NAMES; i++) {
-            const tensor *t = sd1(l, layer_names[i][0]);
-            snprintf(key, sizeof key, "te.encoder.layers.%d.%s", l, layer_names[i][0]);
-            add(&hf, key, t);
-            snprintf(key, sizeof key, "oc.transformer.resblocks.%d.%s", l, layer_names[i][1]);
-            add(&oc, key, t);
+            snprintf(key, sizeof key, "%sencoder.layers.%d.%s", prefix, l, layer_names[i][0]);
+            add(f, key, sd1(l, layer_names[i][0]));
         }
         for (int p = 0; p < 6; p++) {
             char name[64];
             snprintf(name, sizeof name, "self_attn.%c_proj.%s", "qkv"[p / 2],
                      p % 2 ? "bias" : "weight");
-            snprintf(key, sizeof key, "te.encoder.layers.%d.%s", l, name);
-            add(&hf, key, sd1(l, name));
-        }
-        for (int b = 0; b < 2; b++) {
-            snprintf(key, sizeof key, "oc.transformer.resblocks.%d.attn.in_proj_%s", l,
-                     b ? "bias" : "weight");
-            add(&oc, key, stack_qkv(&oc, l, b ? "bias" : "weight"));
+            snprintf(key, sizeof key, "%sencoder.layers.%d.%s", prefix, l, name);
+            add(f, key, sd1(l, name));
         }
     }
+}
+
+/* The same tensors in OpenCLIP naming under prefix. */
+static void add_openclip(file_list *f, const char *prefix) {
+    char key[256];
+    for (size_t i = 0; i < 4; i++) {
+        snprintf(key, sizeof key, "%s%s", prefix, global_names[i][1]);
+        add(f, key, sd1(-1, global_names[i][0]));
+    }
+    for (int l = 0; l < TWO_LAYERS; l++) {
+        for (size_t i = 0; i < N_LAYER_NAMES; i++) {
+            snprintf(key, sizeof key, "%stransformer.resblocks.%d.%s", prefix, l,
+                     layer_names[i][1]);
+            add(f, key, sd1(l, layer_names[i][0]));
+        }
+        for (int b = 0; b < 2; b++) {
+            snprintf(key, sizeof key, "%stransformer.resblocks.%d.attn.in_proj_%s", prefix, l,
+                     b ? "bias" : "weight");
+            add(f, key, stack_qkv(f, l, b ? "bias" : "weight"));
+        }
+    }
+}
+
+static void test_openclip_layout(void **state) {
+    (void)state;
+    char dir[] = "/tmp/clip-oc-XXXXXX", hf_path[256], oc_path[256];
+    assert_non_null(mkdtemp(dir));
+    snprintf(hf_path, sizeof hf_path, "%s/hf.safetensors", dir);
+    snprintf(oc_path, sizeof oc_path, "%s/openclip.safetensors", dir);
+    file_list hf = {0}, oc = {0};
+    add_hf(&hf, "te.");
+    add_openclip(&oc, "oc.");
     write_file(hf_path, &hf);
     write_file(oc_path, &oc);
 
@@ -362,6 +381,109 @@ static void test_openclip_layout(void **state) {
     rmdir(dir);
 }
 
+/* max |a - b| / max |b| over n floats. */
+static double rel_error_n(const float *a, const float *b, int64_t n) {
+    double diff = 0, scale = 0;
+    for (int64_t i = 0; i < n; i++) {
+        diff = fmax(diff, fabs((double)a[i] - b[i]));
+        scale = fmax(scale, fabs((double)b[i]));
+    }
+    return diff / scale;
+}
+
+#define SDXL_L "conditioner.embedders.0.transformer.text_model."
+#define SDXL_G "conditioner.embedders.1.model."
+
+/* SDXL's combination on a stand-in: clip_l and clip_g both made of the SD1 encoder's first
+ * two layers (HF and OpenCLIP naming), with a text_projection. Same weights, so up to the
+ * first END (causal attention; only the padding differs) the two halves of cond agree;
+ * CLIPSetLastLayer(-1) is the raw last layer (layer-normed in the test, it is the plain
+ * model's final output); pooled is the plain model's pooled output times the projection. */
+static void test_sdxl_combination(void **state) {
+    (void)state;
+    char dir[] = "/tmp/clip-xl-XXXXXX", path[256], *err = NULL;
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof path, "%s/xl.safetensors", dir);
+    file_list f = {0};
+    add_hf(&f, SDXL_L);
+    add_openclip(&f, SDXL_G);
+    tensor *proj = tensor_new(DT_F32, 2, (int64_t[]){768, 768});   /* (dim, proj): x @ P */
+    float *pv = proj->data;
+    for (int64_t i = 0; i < 768 * 768; i++) pv[i] = (float)((i * 7919) % 201 - 100) / 2048.0f;
+    add(&f, SDXL_G "text_projection", proj);   /* freed at the end: the test reads it */
+    write_file(path, &f);
+
+    ckpt *c = ckpt_open(path, &err);
+    assert_non_null(c);
+    clip_sdxl *xl = clip_sdxl_load(c, SDXL_L, SDXL_G, tok, &err);
+    clip_model *plain = clip_load(c, SDXL_L, tok, &err);
+    if (!xl || !plain) fail_msg("%s", err);
+    const char *text = "a red photo";   /* START + 3 tokens: END at position 4; unweighted,
+                                           as weights pull towards the pad-dependent empty prompt */
+    tensor *cond, *pooled, *last, *plain_cond, *plain_pooled;
+    assert_int_equal(clip_sdxl_encode(xl, text, text, 0, &cond, &pooled, &err), 0);
+    assert_int_equal(cond->ne[1], 77);
+    assert_int_equal(cond->ne[2], 1536);
+    const float *cv = cond->data;
+    for (int j = 0; j <= 4; j++)
+        assert_true(rel_error_n(cv + j * 1536, cv + j * 1536 + 768, 768) < 1e-6);
+    assert_true(rel_error_n(cv + 5 * 1536, cv + 5 * 1536 + 768, 768) > 1e-3);   /* pad 0 */
+
+    tensor_free(pooled);
+    assert_int_equal(clip_encode(plain, text, -1, &plain_cond, &plain_pooled, &err), 0);
+    assert_int_equal(clip_sdxl_encode(xl, text, text, -1, &last, &pooled, &err), 0);
+    tensor *gw = tensor_to_f32(sd1(-1, "final_layer_norm.weight"));
+    tensor *gb = tensor_to_f32(sd1(-1, "final_layer_norm.bias"));
+    const float *lv = last->data, *w = gw->data, *b = gb->data;
+    for (int j = 0; j < 77; j++) {   /* layer norm of the raw last layer, in double */
+        double mean = 0, var = 0;
+        for (int i = 0; i < 768; i++) mean += lv[j * 1536 + i];
+        mean /= 768;
+        for (int i = 0; i < 768; i++) var += pow(lv[j * 1536 + i] - mean, 2);
+        var /= 768;
+        float normed[768];
+        for (int i = 0; i < 768; i++)
+            normed[i] = (float)((lv[j * 1536 + i] - mean) / sqrt(var + 1e-5) * w[i] + b[i]);
+        assert_true(rel_error_n(normed, (const float *)plain_cond->data + j * 768, 768) < 1e-5);
+    }
+    float want[768];
+    const float *pp = plain_pooled->data;
+    for (int o = 0; o < 768; o++) {
+        double acc = 0;
+        for (int i = 0; i < 768; i++) acc += (double)pp[i] * pv[i * 768 + o];
+        want[o] = (float)acc;
+    }
+    assert_true(rel_error_n(pooled->data, want, 768) < 1e-5);
+    tensor_free(cond);
+    tensor_free(pooled);
+
+    /* Different texts: the shorter list gets empty-prompt chunks. */
+    char long_text[1024] = "";
+    for (int i = 0; i < 80; i++) strcat(long_text, "cat ");
+    assert_int_equal(clip_sdxl_encode(xl, long_text, "dog", 0, &cond, &pooled, &err), 0);
+    assert_int_equal(cond->ne[1], 154);
+    tensor *empty, *empty_pooled;
+    assert_int_equal(clip_sdxl_encode(xl, "", "", 0, &empty, &empty_pooled, &err), 0);
+    assert_true(rel_error_n((const float *)cond->data + 77 * 1536 + 768,
+                            (const float *)empty->data + 768, 768) < 1e-6);
+
+    tensor_free(cond);
+    tensor_free(pooled);
+    tensor_free(empty);
+    tensor_free(empty_pooled);
+    tensor_free(last);
+    tensor_free(plain_cond);
+    tensor_free(plain_pooled);
+    tensor_free(gw);
+    tensor_free(gb);
+    tensor_free(proj);
+    clip_sdxl_free(xl);
+    clip_free(plain);
+    ckpt_close(c);
+    unlink(path);
+    rmdir(dir);
+}
+
 static void test_bad_checkpoints(void **state) {
     (void)state;
     char *err = NULL;
@@ -385,6 +507,7 @@ int main(void) {
         cmocka_unit_test(test_long_prompt_slices),
         cmocka_unit_test(test_embedding_file),
         cmocka_unit_test(test_openclip_layout),
+        cmocka_unit_test(test_sdxl_combination),
         cmocka_unit_test(test_bad_checkpoints),
     };
     const struct CMUnitTest tests_bf16[] = {
