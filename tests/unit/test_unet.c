@@ -44,6 +44,7 @@ static int setup(void **state) {
 
 static int teardown(void **state) {
     unet_fx *f = *state;
+    if (!f) return 0;   /* setup failed before anything was loaded */
     unet_free(f->u);
     ckpt_close(f->synth);
     ckpt_close(f->fx);
