@@ -72,17 +72,44 @@ $(SD15_SYNTH): $(SHARED)/fixtures/sd15/keys.tsv | $(BUILD)/synth-ckpt
 unit: $(SD15_SYNTH)
 
 # The whole suite: unit tests, fuzz smoke runs, integration tests against the daemon.
-test: unit
+test: unit ui
 	@BUILD=$(BUILD) SHARED=$(SHARED) tests/run.sh
 
 # ASan + UBSan build of everything, then the same suite on it.
 asan:
 	$(MAKE) BUILD=build-asan OPT=-O1 SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" test
 
-run: deps all
+run: deps all ui
 	$(BUILD)/comfyui-ipex --base-directory ./comfyui-data
+
+# The web UI bundle (ui/dist), served at / by the daemon.
+ui: ui/dist/index.html
+ui/dist/index.html: ui/package.json ui/package-lock.json ui/index.html ui/vite.config.js $(wildcard ui/src/*)
+	cd ui && npm ci --no-audit --no-fund --loglevel=error && npx vite build --logLevel warn
 
 clean:
 	rm -rf build build-asan
+
+# Installs the programs, the CLIP tokenizer data (DATADIR/tokenizers/sd1, the daemon's
+# compiled-in default), the node ABI headers, the example workflows and their JSON Schema,
+# the web UI bundle when it was built (`make ui`; to DATADIR/ui),
+# and the systemd units (ExecStart pointed at PREFIX/bin), sysusers and tmpfiles snippets.
+# DESTDIR stages the whole tree elsewhere (packaging).
+TOKENIZER_DIR ?= $(SHARED)/tokenizer/sd1
+UNITDIR  ?= $(PREFIX)/lib/systemd/system
+HEADERS  := $(wildcard include/comfyui_ipex/*.h)
+EXAMPLES := $(filter-out workflows/schema.json,$(wildcard workflows/*.json))
+install: all
+	$(if $(PROGRAMS),install -Dm755 -t $(DESTDIR)$(PREFIX)/bin $(PROGRAMS))
+	install -Dm644 -t $(DESTDIR)$(DATADIR)/tokenizers/sd1 $(TOKENIZER_DIR)/*
+	$(if $(HEADERS),install -Dm644 -t $(DESTDIR)$(PREFIX)/include/comfyui_ipex $(HEADERS))
+	install -Dm644 -t $(DESTDIR)$(DATADIR)/workflows $(EXAMPLES)
+	install -Dm644 workflows/schema.json $(DESTDIR)$(DATADIR)/workflow-schema.json
+	$(if $(wildcard ui/dist/index.html),mkdir -p $(DESTDIR)$(DATADIR)/ui && cp -R ui/dist/. $(DESTDIR)$(DATADIR)/ui/)
+	install -d $(DESTDIR)$(UNITDIR)
+	sed 's#/usr/local/bin/#$(PREFIX)/bin/#' systemd/comfyui-ipex.service >$(DESTDIR)$(UNITDIR)/comfyui-ipex.service
+	install -m644 systemd/comfyui-ipex.socket $(DESTDIR)$(UNITDIR)/
+	install -Dm644 systemd/comfyui-ipex.sysusers $(DESTDIR)$(PREFIX)/lib/sysusers.d/comfyui-ipex.conf
+	install -Dm644 systemd/comfyui-ipex.tmpfiles $(DESTDIR)$(PREFIX)/lib/tmpfiles.d/comfyui-ipex.conf
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

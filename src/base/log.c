@@ -9,6 +9,15 @@
 
 static log_level log_level_now = LOG_LVL_INFO;
 static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
+static log_sink_fn log_sink;
+static void *log_sink_ud;
+
+void log_set_sink(log_sink_fn fn, void *ud) {
+    pthread_mutex_lock(&log_lock);
+    log_sink = fn;
+    log_sink_ud = ud;
+    pthread_mutex_unlock(&log_lock);
+}
 
 void log_set_level(log_level lvl) { log_level_now = lvl; }
 log_level log_get_level(void) { return log_level_now; }
@@ -50,5 +59,6 @@ void log_msg(log_level lvl, const char *fmt, ...) {
         fprintf(stderr, "%s [%s] %s\n", ts, log_level_name(lvl), line);
     }
     fflush(stderr);
+    if (log_sink) log_sink(log_sink_ud, lvl, line);
     pthread_mutex_unlock(&log_lock);
 }

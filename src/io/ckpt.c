@@ -150,7 +150,7 @@ static int ckpt_read(ckpt *c, const uint8_t *buf, size_t len, char *err) {
         return torchzip_read(c, buf, len, err);
     }
     if (len >= 2 && buf[0] == 0x80 && buf[1] <= 5) {
-        int legacy = len >= 13 && buf[2] == 0x8a &&
+        int legacy = len >= 4 + sizeof torch_legacy_magic && buf[2] == 0x8a &&
                      memcmp(buf + 4, torch_legacy_magic, sizeof torch_legacy_magic) == 0;
         return io_fail(err, "%s (a bare pickle, not a zip archive) is not supported: "
                             "re-save it with torch >= 1.6 or convert it to .safetensors",

@@ -15,7 +15,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "base/fpconv.h"
+#include "io/f8.h"
+#include "tensor/half.h"
 
 #define SYNTH_GOLDEN 0x9E3779B97F4A7C15ULL
 #define SYNTH_CHUNK  (4u << 20)            /* elements per streamed chunk */
@@ -53,10 +54,10 @@ static void synth_store(dtype dt, float v, void *out, uint64_t j) {
     switch (dt) {
     case DT_F32: ((float *)out)[j] = v; break;
     case DT_F64: ((double *)out)[j] = v; break;
-    case DT_F16: ((uint16_t *)out)[j] = fp_f32_to_f16(v); break;
-    case DT_BF16: ((uint16_t *)out)[j] = fp_f32_to_bf16(v); break;
-    case DT_F8_E4M3: ((uint8_t *)out)[j] = fp_f32_to_e4m3(v); break;
-    default: ((uint8_t *)out)[j] = fp_f32_to_e5m2(v); break;
+    case DT_F16: ((uint16_t *)out)[j] = f32_to_half(v); break;
+    case DT_BF16: ((uint16_t *)out)[j] = f32_to_bf16(v); break;
+    case DT_F8_E4M3: ((uint8_t *)out)[j] = f8_from_f32_e4m3(v); break;
+    default: ((uint8_t *)out)[j] = f8_from_f32_e5m2(v); break;
     }
 }
 

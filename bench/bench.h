@@ -1,0 +1,51 @@
+/* bench.h -- what the sections of ipex-benchmark share.
+ *
+ * A section (tensor ops, convolutions; SD pipelines later) times cases and records one
+ * bench_case per (op, shape, dtype). The driver prints them as text or JSON and, with
+ * --torch, times the same cases in PyTorch in the same run for a side-by-side column.
+ * A case's params are the numbers that define it; bench/torch_ops.py reads the same
+ * params by op name, so the two sides always run the same shapes.
+ */
+#ifndef CI_BENCH_H
+#define CI_BENCH_H
+
+#include <stdint.h>
+
+#include "backend/backend.h"
+
+#define BENCH_MAX_PARAMS 8
+
+typedef struct bench_opts {
+    opt_level opt;
+    int threads;
+    int json;
+    int torch;            /* also time the cases in PyTorch */
+    double min_seconds;   /* per case, after one warm-up call */
+    int min_iters;
+} bench_opts;
+
+typedef struct bench_case {
+    const char *section;   /* "tensor", "conv" */
+    const char *op;        /* "conv2d", "linear", ... (torch_ops.py knows each) */
+    char shape[96];        /* human-readable shape */
+    const char *dtype;     /* "fp32", "bf16" */
+    int nparams;
+    int64_t params[BENCH_MAX_PARAMS];
+    double flops;          /* per call; 0 for memory-bound ops (then GB/s is not shown) */
+    double ms;             /* median per call */
+    double torch_ms;       /* 0 when not measured */
+} bench_case;
+
+/* Sets precision and opt level for the cases that follow; returns the dtype name the
+ * engine actually computes in ("bf16" falls back to "fp32" where unsupported). */
+const char *bench_use_precision(const bench_opts *o, precision p);
+/* Median milliseconds of fn(ctx) over at least min_iters calls and min_seconds. */
+double bench_time_ms(const bench_opts *o, void (*fn)(void *ctx), void *ctx);
+void bench_add(const bench_case *c);
+/* Prints every recorded case (and the PyTorch column, running torch_script). */
+void bench_report(const bench_opts *o, const char *torch_script);
+
+int bench_section_tensor(const bench_opts *o);
+int bench_section_conv(const bench_opts *o);
+
+#endif

@@ -1,0 +1,66 @@
+/* events.c -- the one event sink the server installs, and the messages through it.
+ *
+ * Messages are {"type": T, "data": D} in Python's JSON style. `sid` NULL means every
+ * socket. Where ComfyUI sends an event "to the client" only, a prompt without
+ * client_id produces nothing (the caller decides that; see executor.c).
+ */
+#include "graph/graph.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static graph_event_fn sink;
+static void *sink_ud;
+static pthread_mutex_t sink_lock = PTHREAD_MUTEX_INITIALIZER;
+
+void graph_set_event_sink(graph_event_fn fn, void *ud) {
+    pthread_mutex_lock(&sink_lock);
+    sink = fn; sink_ud = ud;
+    pthread_mutex_unlock(&sink_lock);
+}
+
+static char *message(const char *type, cJSON *data) {
+    cJSON *m = cJSON_CreateObject();
+    cJSON_AddStringToObject(m, "type", type);
+    cJSON_AddItemToObject(m, "data", data ? data : cJSON_CreateNull());
+    char *text = json_print(m);
+    cJSON_Delete(m);
+    return text;
+}
+
+void ev_send(const char *sid, const char *type, cJSON *data) {
+    char *text = message(type, data);
+    pthread_mutex_lock(&sink_lock);
+    if (sink && text) sink(sink_ud, sid, text, NULL, 0);
+    pthread_mutex_unlock(&sink_lock);
+    free(text);
+}
+
+void ev_binary(const char *sid, const unsigned char *bin, size_t len) {
+    pthread_mutex_lock(&sink_lock);
+    if (sink) sink(sink_ud, sid, NULL, bin, len);
+    pthread_mutex_unlock(&sink_lock);
+}
+
+static cJSON *status_data(const char *sid) {
+    pthread_mutex_lock(&G.lock);
+    int n = queue_remaining_locked();
+    pthread_mutex_unlock(&G.lock);
+    cJSON *d = cJSON_CreateObject();
+    cJSON *st = cJSON_AddObjectToObject(d, "status");
+    cJSON *ei = cJSON_AddObjectToObject(st, "exec_info");
+    cJSON_AddItemToObject(ei, "queue_remaining", json_new_int(n));
+    if (sid) cJSON_AddStringToObject(d, "sid", sid);
+    return d;
+}
+
+char *graph_status_message(const char *sid) { return message("status", status_data(sid)); }
+
+void ev_status_broadcast(void) { ev_send(NULL, "status", status_data(NULL)); }
+
+int64_t now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}

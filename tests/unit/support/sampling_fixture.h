@@ -1,0 +1,18 @@
+/* sampling_fixture.h -- test-only access to the shared SD1.5 fixtures.
+ *
+ * A deliberately tiny safetensors reader (F32 tensors only) so the sampling tests do
+ * not depend on the io/ branch; the daemon itself uses io/'s reader.
+ */
+#ifndef CI_TEST_SAMPLING_FIXTURE_H
+#define CI_TEST_SAMPLING_FIXTURE_H
+
+#include <stdint.h>
+
+/* $SHARED/fixtures/sd15/<file> into a static buffer. */
+const char *fixture_path(const char *file);
+/* Whole file as a NUL-terminated heap string, or NULL. */
+char *fixture_slurp(const char *file, long *len);
+/* Heap copy of F32 tensor `name` of a fixture safetensors file, or NULL. */
+float *fixture_f32(const char *file, const char *name, int64_t *numel);
+
+#endif
