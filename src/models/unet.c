@@ -14,25 +14,11 @@
 #include "tensor/arena.h"
 #include "tensor/ops.h"
 
+#define UNET_MAX_BLOCKS MD_MAX_BLOCKS
 #define UNET_GROUPS 32
 #define UNET_RES_EPS 1e-5f   /* ResBlock and out GroupNorm: PyTorch's default */
 #define UNET_ST_EPS 1e-6f    /* SpatialTransformer's GroupNorm */
 #define UNET_LN_EPS 1e-5f    /* LayerNorms inside transformer blocks */
-
-/* ---------------------------------------------------------------- configuration */
-
-unet_config unet_config_sd15(void) {
-    unet_config c = {
-        .in_channels = 4, .out_channels = 4, .model_channels = 320,
-        .num_levels = 4, .channel_mult = {1, 2, 4, 4}, .num_res_blocks = {2, 2, 2, 2},
-        .transformer_depth = {1, 1, 1, 1, 1, 1, 0, 0},
-        .transformer_depth_output = {0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1},
-        .transformer_depth_middle = 1, .context_dim = 768,
-        .num_heads = 8, .num_head_channels = -1,
-        .use_linear_in_transformer = 0, .adm_in_channels = 0,
-    };
-    return c;
-}
 
 /* ---------------------------------------------------------------- weights */
 
@@ -90,7 +76,7 @@ struct unet {
     model_layer label_emb_0_0;                /* (time_embed_dim, adm_in_channels), SDXL */
     model_layer label_emb_0_2;                /* (time_embed_dim, time_embed_dim), SDXL */
     int n_input, n_output;
-    unet_block input_blocks[UNET_MAX_BLOCKS];
+    unet_block input_blocks[UNET_MAX_BLOCKS];  /* conv_in, levels of Res(+ST), Downsample */
     int n_middle;                             /* blocks used below: 0, 1 or 2 */
     unet_block middle_block[2];               /* [0]: .0 Res + .1 ST, [1]: .2 Res */
     unet_block output_blocks[UNET_MAX_BLOCKS];
@@ -169,10 +155,12 @@ static int spatial_transformer_bind(model_loader *ld, unet_spatial_transformer *
 
 static int config_check(const unet_config *c, char *err, size_t errlen) {
     int n_res = 0;
-    for (int l = 0; l < c->num_levels; l++) n_res += c->num_res_blocks[l];
-    int ok = c->num_levels >= 1 && c->num_levels <= UNET_MAX_LEVELS && c->model_channels > 0 &&
+    for (int l = 0; l < c->num_levels && l < MD_MAX_LEVELS; l++) n_res += c->num_res_blocks[l];
+    int ok = c->num_levels >= 1 && c->num_levels <= MD_MAX_LEVELS && c->model_channels > 0 &&
              c->model_channels % UNET_GROUPS == 0 && c->in_channels > 0 && c->out_channels > 0 &&
              c->context_dim > 0 && n_res + c->num_levels + 1 <= UNET_MAX_BLOCKS &&
+             c->n_transformer_depth == n_res &&
+             c->n_transformer_depth_output == n_res + c->num_levels &&
              (c->num_head_channels > 0 || c->num_heads > 0);
     for (int l = 0; ok && l < c->num_levels; l++)
         ok = c->channel_mult[l] > 0 && c->num_res_blocks[l] > 0;
@@ -241,7 +229,8 @@ static int unet_bind(unet *u, model_loader *ld) {
 
     for (int l = c->num_levels - 1; l >= 0; l--) {
         for (int r = 0; r <= c->num_res_blocks[l]; r++) {
-            int out = c->channel_mult[l] * mc, depth = c->transformer_depth_output[out_i];
+            int out = c->channel_mult[l] * mc;
+            int depth = c->transformer_depth_output[c->n_transformer_depth_output - 1 - out_i];
             b = &u->output_blocks[u->n_output];
             b->has_res = 1;
             model_path(p, "output_blocks.%d.0", u->n_output);
@@ -267,7 +256,8 @@ static int unet_bind(unet *u, model_loader *ld) {
     return 0;
 }
 
-unet *unet_load(const ckpt *ck, const unet_config *cfg, char *err, size_t errlen) {
+unet *unet_load(const ckpt *ck, const char *prefix, const unet_config *cfg, char *err,
+                size_t errlen) {
     if (config_check(cfg, err, errlen)) return NULL;
     unet *u = calloc(1, sizeof(*u));
     if (!u) {
@@ -277,7 +267,7 @@ unet *unet_load(const ckpt *ck, const unet_config *cfg, char *err, size_t errlen
     u->cfg = *cfg;
     u->time_embed_dim = 4 * cfg->model_channels;
     model_loader ld;
-    model_loader_init(&ld, ck, "model.diffusion_model.", &u->params, err, errlen);
+    model_loader_init(&ld, ck, prefix, &u->params, err, errlen);
     int rc = unet_bind(u, &ld);
     u->act = arena_new();
     u->scratch = arena_new();

@@ -44,15 +44,17 @@ static tensor *filled(int ndim, const int64_t *ne, float lo, float hi) {
 }
 
 static int run_unet(const ckpt *ck, int px, int batch, char *err, size_t errlen) {
-    unet_config cfg = unet_config_sd15();
+    model_config mc;
+    if (model_detect(ck, &mc, err, errlen)) return -1;
+    const unet_config *cfg = &mc.unet;
     double t0 = now();
-    unet *u = unet_load(ck, &cfg, err, errlen);
+    unet *u = unet_load(ck, mc.unet_prefix, cfg, err, errlen);
     if (!u) return -1;
     double t1 = now();
     int64_t h = px / 8;
     tensor *x = filled(4, (int64_t[]){batch, 4, h, h}, -1, 1);
     tensor *ts = filled(1, (int64_t[]){batch}, 500, 500);
-    tensor *ctx = filled(3, (int64_t[]){batch, 77, cfg.context_dim}, -1, 1);
+    tensor *ctx = filled(3, (int64_t[]){batch, 77, cfg->context_dim}, -1, 1);
     tensor *out = tensor_new(DT_F32, 4, (int64_t[]){batch, 4, h, h});
     int rc = x && ts && ctx && out ? unet_forward(u, x, ts, ctx, NULL, out, err, errlen) : -1;
     double t2 = now();
@@ -71,9 +73,11 @@ static int run_unet(const ckpt *ck, int px, int batch, char *err, size_t errlen)
 
 static int run_vae(const ckpt *ck, const char *part, int px, int batch, int tile, char *err,
                    size_t errlen) {
+    model_config mc;
+    if (model_detect(ck, &mc, err, errlen)) return -1;
     vae_config cfg = vae_config_sd();
     double t0 = now();
-    vae *v = vae_load(ck, "first_stage_model.", &cfg, err, errlen);
+    vae *v = vae_load(ck, mc.vae_prefix, &cfg, err, errlen);
     if (!v) return -1;
     double t1 = now();
     int64_t h = px / 8;

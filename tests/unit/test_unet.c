@@ -23,6 +23,7 @@
 
 typedef struct unet_fx {
     ckpt *synth, *fx;
+    model_config mc;   /* as detected from the synthetic checkpoint */
     unet *u;
 } unet_fx;
 
@@ -34,8 +35,11 @@ static int setup_at(void **state, int bf16) {
     f.fx = model_fixture_open("unet.safetensors");
     f.synth = model_fixture_synth_open();
     if (!f.fx || !f.synth) return -1;
-    unet_config cfg = unet_config_sd15();
-    f.u = unet_load(f.synth, &cfg, err, sizeof(err));
+    if (model_detect(f.synth, &f.mc, err, sizeof(err))) {
+        print_message("model_detect: %s\n", err);
+        return -1;
+    }
+    f.u = unet_load(f.synth, f.mc.unet_prefix, &f.mc.unet, err, sizeof(err));
     if (!f.u) {
         print_message("unet_load: %s\n", err);
         return -1;
@@ -156,9 +160,9 @@ static void test_rejects_bad_shapes(void **state) {
 static void test_wrong_config_names_key(void **state) {
     unet_fx *f = *state;
     char err[512];
-    unet_config cfg = unet_config_sd15();
+    unet_config cfg = f->mc.unet;
     cfg.context_dim = 1024;
-    assert_null(unet_load(f->synth, &cfg, err, sizeof(err)));
+    assert_null(unet_load(f->synth, f->mc.unet_prefix, &cfg, err, sizeof(err)));
     assert_non_null(strstr(err, "model.diffusion_model.input_blocks.1.1.transformer_blocks.0."
                                 "attn2.to_k.weight"));
     assert_non_null(strstr(err, "expected [320,1024]"));
