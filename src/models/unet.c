@@ -322,7 +322,7 @@ static tensor *resblock_forward(const unet_resblock *r, const tensor *x, const t
                               UNET_RES_EPS, ACT_SILU);
     h = op_conv2d(h, r->in_layers_2.weight, r->in_layers_2.bias, 1, 1, 1, ACT_NONE, NULL);
     tensor *e = op_linear(emb_silu, r->emb_layers_1.weight, r->emb_layers_1.bias, ACT_NONE, NULL);
-    tensor_reshape(e, 4, (int64_t[]){e->ne[0], e->ne[1], 1, 1});
+    if (e) tensor_reshape(e, 4, (int64_t[]){e->ne[0], e->ne[1], 1, 1});
     h = op_add(h, e);
     h = op_group_norm(h, UNET_GROUPS, r->out_layers_0.weight, r->out_layers_0.bias,
                       UNET_RES_EPS, ACT_SILU);
@@ -435,6 +435,7 @@ static int check_inputs(const unet *u, const tensor *x, const tensor *ts, const 
 static tensor *unet_embedding(unet *u, const tensor *ts, const tensor *y) {
     int64_t b = tensor_numel(ts), mc = u->cfg.model_channels;
     tensor *temb = arena_tensor(u->act, DT_F32, 2, (int64_t[]){b, mc});
+    if (!temb) return NULL;
     unet_timestep_embedding(ts->data, (int)b, (int)mc, temb->data);
     tensor *emb = op_linear(temb, u->time_embed_0.weight, u->time_embed_0.bias, ACT_SILU, NULL);
     emb = op_linear(emb, u->time_embed_2.weight, u->time_embed_2.bias, ACT_NONE, NULL);
@@ -451,15 +452,17 @@ int unet_forward(unet *u, const tensor *x, const tensor *timesteps, const tensor
     arena *prev = arena_use(u->act);
     arena_reset(u->act);
 
+    /* Ops pass a failed (NULL) input through; each block's result is checked, so a
+     * failure (out of memory) surfaces as one error instead of a crash. */
     tensor *emb_silu = unet_embedding(u, timesteps, y);
     tensor *hs[UNET_MAX_BLOCKS];
     int n_hs = 0;
-    const tensor *h = x;
-    for (int i = 0; i < u->n_input; i++)
+    const tensor *h = emb_silu ? x : NULL;
+    for (int i = 0; h && i < u->n_input; i++)
         h = hs[n_hs++] = unet_step(u, &u->input_blocks[i], h, NULL, emb_silu, context, NULL);
-    for (int i = 0; i < u->n_middle; i++)
+    for (int i = 0; h && i < u->n_middle; i++)
         h = unet_step(u, &u->middle_block[i], h, NULL, emb_silu, context, NULL);
-    for (int i = 0; i < u->n_output; i++) {
+    for (int i = 0; h && i < u->n_output; i++) {
         const tensor *skip = hs[--n_hs];
         h = unet_step(u, &u->output_blocks[i], h, skip, emb_silu, context,
                       n_hs > 0 ? hs[n_hs - 1] : NULL);
@@ -467,8 +470,9 @@ int unet_forward(unet *u, const tensor *x, const tensor *timesteps, const tensor
     tensor *o = op_group_norm(h, UNET_GROUPS, u->out_0.weight, u->out_0.bias, UNET_RES_EPS,
                               ACT_SILU);
     o = op_conv2d(o, u->out_2.weight, u->out_2.bias, 1, 1, 1, ACT_NONE, NULL);
-    if (o->dt != DT_F32) o = op_cast(o, DT_F32);
-    memcpy(out->data, o->data, out->nbytes);
+    if (o && o->dt != DT_F32) o = op_cast(o, DT_F32);
+    if (o) memcpy(out->data, o->data, out->nbytes);
+    else snprintf(err, errlen, "unet: a tensor op failed (out of memory?)");
     arena_use(prev);
-    return 0;
+    return o ? 0 : -1;
 }
