@@ -1,17 +1,18 @@
 #!/usr/bin/env bash
-# Packaging tests: systemd units, Nix expressions and modules, the workflow schema.
+# Packaging tests: systemd units, Nix expressions and modules, install, workflow schema.
 # Prints one closing line "N passed, N failed" (tests/run.sh adds it to the suite).
-#   units:   systemd-analyze verify on every unit, systemd-analyze security --offline
-#            under EXPOSURE_MAX (the score is printed), sysusers/tmpfiles applied to a
-#            scratch root
-#   nix:     every .nix parses (nix-instantiate --parse); the NixOS and Home Manager
-#            modules evaluated by tests/nix/harness (a minimal module system, no nixpkgs)
-#            and their output checked; the NixOS unit rendered and scored like the file
+#   units:   systemd-analyze verify on the units, systemd-analyze security --offline under
+#            EXPOSURE_MAX (the score is printed), sysusers/tmpfiles applied to a scratch
+#            root, the W^X probe (why MemoryDenyWriteExecute= waits for --no-jit)
+#   nix:     every .nix parses; the NixOS, Home Manager, flake and package cases evaluated
+#            with tests/nix/harness (a minimal module system and stand-in pkgs: no nixpkgs
+#            offline); the NixOS unit rendered, verified and scored like the file
+#   daemon:  the built daemon accepts every unit's command line (skipped before `make`)
+#   install: make install into a staging root
 #   schema:  workflows/*.json and tests/workflows/valid pass scripts/check-workflow.py,
 #            every file of tests/workflows/broken fails at the place EXPECT names
 set -u
 cd "$(dirname "$0")/../.."
-ROOT=$PWD
 EXPOSURE_MAX=${EXPOSURE_MAX:-2.0}
 BUILD=${BUILD:-build}
 PY=/usr/bin/python3
