@@ -48,6 +48,7 @@ let
     escapeShellArgs = concatMapStringsSep " " escapeShellArg;
     literalExpression = text: { _type = "literalExpression"; inherit text; };
     cleanSource = src: src;
+    cleanSourceWith = { src, filter }: { inherit src filter; };
     licenses.mit = { spdxId = "MIT"; };
 
     # -- declarations and definitions --
