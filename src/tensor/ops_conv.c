@@ -40,7 +40,7 @@ static dnnl_primitive_desc_t make_conv(void *p) {
                                            strides, pad, pad) != dnnl_success)
         return NULL;
     dnnl_primitive_attr_t attr = c->int8 ? int8_attr(&c->chan, c->has_bias, c->act, c->sum)
-                                         : dnn_attr(1.0f, c->act, c->sum);
+                                         : dnn_attr(1.0f, c->act, c->sum, NULL);
     dnnl_primitive_desc_t pd = NULL;
     dnnl_primitive_desc_create(&pd, &d, attr, backend_engine(), NULL);
     dnnl_primitive_attr_destroy(attr);
