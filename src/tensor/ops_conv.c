@@ -5,14 +5,14 @@
  * it). O0 runs the same convolution without post-ops, then eltwise and binary
  * primitives: the unfused reference. From O2 the primitive picks its own layouts
  * (format any); weights are reordered once into that layout and kept on the tensor
- * (tensor.prepared), activations are reordered in and out around the call.
+ * (tensor.prepared), activations are reordered in and out around the call. Under
+ * precision int8 an ungrouped convolution of a persistent weight runs in s8 (int8.h).
  */
 #include "tensor/ops_internal.h"
 #include "backend/backend.h"
 #include "backend/engine.h"
 #include "tensor/int8.h"
 #include "tensor/prepare.h"
-
 
 typedef struct {
     dnnl_memory_desc_t src, wei, bias, dst;
