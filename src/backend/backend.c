@@ -144,7 +144,6 @@ static void backend_ensure(void) {
 
 dnnl_engine_t backend_engine(void) { backend_ensure(); return be_engine; }
 dnnl_stream_t backend_stream(void) { backend_ensure(); return be_stream; }
-dnnl_engine_t backend_cpu_engine(void) { backend_ensure(); return be_cpu; }
 int backend_on_gpu(void) { return be_engine && be_engine == be_gpu; }
 dtype backend_compute_dt(void) { backend_ensure(); return be_cdt; }
 int backend_int8(void) { backend_ensure(); return be_int8; }
