@@ -80,7 +80,7 @@ static cJSON *latent_files(const ci_host *host, const char *input) {
         if ((names[n] = strdup(e->d_name))) n++;
     }
     if (d) closedir(d);
-    qsort(names, n, sizeof *names, str_cmp);
+    if (n) qsort(names, n, sizeof *names, str_cmp);
     cJSON *list = cJSON_CreateArray();
     for (size_t i = 0; i < n; i++) { cJSON_AddItemToArray(list, cJSON_CreateString(names[i])); free(names[i]); }
     return list;

@@ -24,6 +24,11 @@ typedef struct png_text_kv {
  * Returns 0, or -1 with a message in err. */
 int image_decode(const unsigned char *data, size_t len, img8 *out, char *err, size_t errlen);
 int image_load_file(const char *path, img8 *out, char *err, size_t errlen);
+/* Every frame of an animated GIF (composited, RGBA), or the one image of any other
+ * file; JPEGs are turned upright by their EXIF orientation as PIL's exif_transpose
+ * does. *frames is malloc'd (free each with img8_free, then the array). Returns the
+ * frame count, or -1 with a message in err. */
+int image_load_frames(const char *path, img8 **frames, char *err, size_t errlen);
 void img8_free(img8 *im);
 
 /* PNG with tEXt chunks; compression 0..9. Returns 0 or -1 (err set). The buffer

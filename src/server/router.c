@@ -51,6 +51,7 @@ static const route routes[] = {
     {"GET", "/view_metadata/{folder_name}", R_ALIAS, route_view_metadata},
     {"GET", "/view", R_ALIAS, route_view},
     {"POST", "/upload/image", R_ALIAS, route_upload_image},
+    {"POST", "/upload/mask", R_ALIAS, route_upload_mask},
     {"GET", "/users", R_ALIAS, route_users_get},
     {"POST", "/users", R_ALIAS, route_users_post},
     {"GET", "/settings", R_ALIAS, route_settings_get},

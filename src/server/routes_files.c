@@ -22,6 +22,7 @@
 #include "server/routes.h"
 #include "server/safepath.h"
 #include "server/server.h"
+#include "server/view_image.h"
 
 /* Splits "name [output]" into name and type; returns the folder type or the fallback. */
 static const char *annotated(char *name, const char *fallback) {
@@ -36,6 +37,36 @@ static const char *annotated(char *name, const char *fallback) {
         }
     }
     return fallback;
+}
+
+/* channel=rgb|a and preview=<format>[;quality]: 1 when the response was re-encoded,
+ * 0 to send the file as stored (channel rgba, or not an image we can decode). */
+static int reencode(const http_request *req, http_response *res, const char *path) {
+    char *channel = http_query_get(req->query, "channel");
+    char *preview = http_query_get(req->query, "preview");
+    int done = 0;
+    view_mode mode = VIEW_RGB;
+    if (preview) {
+        /* ComfyUI forces a format with alpha when the channel asks for it. */
+        mode = channel && !strcmp(channel, "a") ? VIEW_ALPHA : VIEW_RGB;
+    } else if (channel && !strcmp(channel, "rgb")) {
+        mode = VIEW_RGB;
+    } else if (channel && !strcmp(channel, "a")) {
+        mode = VIEW_ALPHA;
+    } else {
+        goto out;
+    }
+    size_t len;
+    const char *type;
+    unsigned char *data = view_transform(path, mode, &len, &type);
+    if (data) {
+        http_reply(res, 200, type, (char *)data, len);
+        done = 1;
+    }
+out:
+    free(channel);
+    free(preview);
+    return done;
 }
 
 ROUTE(route_view) {
@@ -70,10 +101,12 @@ ROUTE(route_view) {
     }
     const char *ctype = mime_guess(base);
     int dangerous = mime_dangerous(ctype);
+    if (!dangerous && reencode(req, res, path)) goto headers;
     if (http_reply_file(req, res, path, dangerous || !ctype ? "application/octet-stream" : ctype)) {
         status = 404;
         goto done;
     }
+headers:;
     /* Content-Disposition with the name quoted as aiohttp does ('"' and '\' escaped). */
     char quoted[600];
     size_t w = 0;
@@ -215,5 +248,48 @@ ROUTE(route_upload_image) {
         http_reply_error(res, status);
         return;
     }
+    reply_upload(res, &u);
+}
+
+/* The mask editor's upload: the original image (original_ref, type default output)
+ * with the uploaded image's alpha. A missing or invalid original writes nothing but
+ * still answers 200 with the name, as ComfyUI does. */
+ROUTE(route_upload_mask) {
+    mp_part parts[MAX_PARTS];
+    int n = multipart_parse(req->header(req, "Content-Type"), req->body, req->body_len, parts, MAX_PARTS);
+    const mp_part *file = n > 0 ? multipart_get(parts, n, "image") : NULL;
+    const mp_part *ref = n > 0 ? multipart_get(parts, n, "original_ref") : NULL;
+    if (!file || !file->has_filename || !ref) {
+        http_reply_error(res, 400);
+        return;
+    }
+    upload u;
+    memset(&u, 0, sizeof u);
+    int status = upload_target(parts, n, file, file->data, file->len, &u);
+    if (status) {
+        http_reply_error(res, status);
+        return;
+    }
+    cJSON *r = cJSON_ParseWithLength(ref->data, ref->len);
+    const cJSON *fn = cJSON_GetObjectItemCaseSensitive(r, "filename");
+    const cJSON *sub = cJSON_GetObjectItemCaseSensitive(r, "subfolder");
+    const cJSON *type = cJSON_GetObjectItemCaseSensitive(r, "type");
+    char name[512], dir[PATH_MAX], original[PATH_MAX];
+    if (cJSON_IsString(fn) && snprintf(name, sizeof name, "%s", fn->valuestring) < (int)sizeof name) {
+        const char *t = annotated(name, cJSON_IsString(type) ? type->valuestring : "output");
+        const char *root = folders_for_type(t);
+        struct stat st;
+        if (root && name[0] && !strstr(name, "..") &&
+            !safepath_join(root, cJSON_IsString(sub) ? sub->valuestring : "", dir, sizeof dir) &&
+            !safepath_join(dir, name, original, sizeof original) && !stat(original, &st)) {
+            char err[256];
+            if (view_composite_mask(original, (const unsigned char *)file->data, file->len, u.path, err, sizeof err)) {
+                cJSON_Delete(r);
+                http_reply_text(res, 400, err);
+                return;
+            }
+        }
+    }
+    cJSON_Delete(r);
     reply_upload(res, &u);
 }

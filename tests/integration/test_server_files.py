@@ -134,3 +134,60 @@ def test_body_limit_is_413(start_daemon):
     r = upload(d, "small.png", b"x" * 1000)
     assert r.status == 200
     assert d.get("/api/features").status == 200
+
+
+def png_bytes(mode, size, color, text=None):
+    import io
+    from PIL import Image, PngImagePlugin
+    im = Image.new(mode, size, color)
+    buf = io.BytesIO()
+    info = None
+    if text:
+        info = PngImagePlugin.PngInfo()
+        for k, v in text.items():
+            info.add_text(k, v)
+    im.save(buf, "PNG", pnginfo=info)
+    return buf.getvalue()
+
+
+def test_view_channels_and_preview(daemon):
+    import io
+    from PIL import Image
+    open(os.path.join(daemon.base, "output", "rgba.png"), "wb").write(png_bytes("RGBA", (8, 4), (10, 20, 30, 40)))
+    r = daemon.get("/view?filename=rgba.png&channel=rgb")
+    im = Image.open(io.BytesIO(r.body))
+    assert r.headers["Content-Type"] == "image/png" and im.mode == "RGB" and im.getpixel((0, 0)) == (10, 20, 30)
+    r = daemon.get("/view?filename=rgba.png&channel=a")
+    im = Image.open(io.BytesIO(r.body))
+    assert im.mode == "RGBA" and im.getpixel((3, 2)) == (0, 0, 0, 40)
+    r = daemon.get("/view?filename=rgba.png&preview=webp;50")
+    im = Image.open(io.BytesIO(r.body))          # a PNG: no WEBP/JPEG encoder in the stack
+    assert r.headers["Content-Type"] == "image/png" and im.mode == "RGB" and im.size == (8, 4)
+    assert daemon.get("/view?filename=rgba.png&channel=rgba").body == png_bytes("RGBA", (8, 4), (10, 20, 30, 40))
+
+
+def test_upload_mask_composites_alpha_and_keeps_text(daemon):
+    import io
+    from PIL import Image
+    original = png_bytes("RGB", (4, 4), (200, 100, 50), text={"prompt": "{\"1\": {}}", "workflow": "{}"})
+    assert upload(daemon, "orig.png", original).status == 200
+    mask = png_bytes("RGBA", (4, 4), (0, 0, 0, 77))
+    ref = '{"filename": "orig.png", "subfolder": "", "type": "input"}'
+    body, headers = multipart({"original_ref": ref, "type": "input", "subfolder": "clipspace"},
+                              {"image": ("clipspace-mask.png", mask)})
+    r = daemon.post("/api/upload/mask", body, headers=headers)
+    assert r.status == 200 and r.json() == {"name": "clipspace-mask.png", "subfolder": "clipspace", "type": "input"}
+    im = Image.open(os.path.join(daemon.base, "input", "clipspace", "clipspace-mask.png"))
+    assert im.mode == "RGBA" and im.getpixel((1, 1)) == (200, 100, 50, 77)
+    assert im.text == {"prompt": "{\"1\": {}}", "workflow": "{}"}
+    # A missing original writes nothing but still answers with the name.
+    body, headers = multipart({"original_ref": '{"filename": "gone.png", "type": "input"}'},
+                              {"image": ("m2.png", mask)})
+    r = daemon.post("/api/upload/mask", body, headers=headers)
+    assert r.status == 200 and r.json()["name"] == "m2.png"
+    assert not os.path.exists(os.path.join(daemon.base, "input", "m2.png"))
+    # An original reference that escapes is ignored the same way.
+    body, headers = multipart({"original_ref": '{"filename": "../../x.png", "type": "input"}'},
+                              {"image": ("m3.png", mask)})
+    assert daemon.post("/api/upload/mask", body, headers=headers).status == 200
+    assert not os.path.exists(os.path.join(daemon.base, "input", "m3.png"))

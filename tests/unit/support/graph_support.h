@@ -17,7 +17,7 @@ extern char gs_root[256];             /* the temp root; input/, output/, temp/ u
 extern int gs_test_runs;              /* how often the TestCounter node ran */
 
 void gs_setup(void);                  /* once per test binary; idempotent */
-void gs_restart(int max_history);     /* stop + start the worker (fresh queue/history) */
+void gs_restart(int max_history, int cache_mode, int cache_lru);   /* fresh queue/history/cache */
 cJSON *gs_spec_nodes(void);           /* the parsed comfyui-core-nodes.json (borrowed) */
 
 /* POST /prompt with a prompt object (printed) and extra fields; returns the reply,
@@ -27,6 +27,8 @@ cJSON *gs_post(const char *body_text, int *status);
  * NULL); returns its data (caller deletes) or NULL on timeout. Events seen earlier
  * count: the log is searched from `*cursor` on, and *cursor moves past the match. */
 cJSON *gs_wait_event(const char *type, const char *pid, size_t *cursor);
+/* Waits for the prompt's `executing {node: null}`, which follows its history entry. */
+void gs_wait_done(const char *pid, size_t *cursor);
 size_t gs_event_count(void);
 const char *gs_event_text(size_t i);  /* raw JSON text, or NULL */
 void gs_events_clear(void);
