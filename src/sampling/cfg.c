@@ -204,7 +204,8 @@ static int run_group(cfg_guider *g, int ngroup, const float *x, float sigma, int
     }
     if (g->eps(g->eps_ctx, g->x_in, ngroup * g->batch, g->ids, ch, cw, ms_timestep(g->ms, sigma), g->out))
         return -1;
-    for (int k = 0; k < ngroup; k++) {
+    /* ComfyUI builds its batch from the end of the list, so sums run in reverse order */
+    for (int k = ngroup - 1; k >= 0; k--) {
         const cfg_cond *cd = &g->conds[g->group[k]];
         int s = g->side[g->group[k]];
         int64_t y0, x0, hh, ww;

@@ -144,7 +144,7 @@ static void test_cfg_combined_conds(void **state) {
     assert_int_equal(e.ids[0][2], 1);
     for (int i = 0; i < PER; i++) {
         float d0 = x[i] - eps_of(0) * sigma, d2 = x[i] - eps_of(2) * sigma, d1 = x[i] - eps_of(1) * sigma;
-        float cond = ((0.0f + d0 * 1.0f) + d2 * 1.0f) / ((1e-37f + 1.0f) + 1.0f);
+        float cond = ((0.0f + d2 * 1.0f) + d0 * 1.0f) / ((1e-37f + 1.0f) + 1.0f);
         float unc = (0.0f + d1 * 1.0f) / (1e-37f + 1.0f);
         assert_true(den[i] == unc + (cond - unc) * 5.0f);
     }
