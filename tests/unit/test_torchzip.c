@@ -99,6 +99,13 @@ static void test_plain_protocol4(void **state) {
     ckpt_close(c);
 }
 
+static void test_zip64(void **state) {
+    (void)state;
+    ckpt *c = open_ok("zip64.ckpt");
+    check_state_dict(c);
+    ckpt_close(c);
+}
+
 static void test_wrappers(void **state) {
     (void)state;
     ckpt *c = open_ok("ema.pth");            /* params_ema wins over params */
@@ -129,6 +136,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_lightning_state_dict),
         cmocka_unit_test(test_plain_protocol4),
+        cmocka_unit_test(test_zip64),
         cmocka_unit_test(test_wrappers),
         cmocka_unit_test(test_refusals),
     };
