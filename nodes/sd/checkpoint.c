@@ -46,7 +46,8 @@ static sd_ckpt *load(ci_call *c, const char *path, const char *name) {
     if (!ck) { ci_fail(c, "MemoryError", "out of memory"); return NULL; }
     atomic_init(&ck->refs, 1);
     ck->file = ckpt_open(path, &cerr);
-    if (ck->file && model_detect(ck->file, &ck->config, err, sizeof err) == 0) {
+    int detected = ck->file && model_detect(ck->file, &ck->config, err, sizeof err) == 0;
+    if (detected) {
         if (ck->config.family != MODEL_SD15) snprintf(err, sizeof err, "%s models are not supported yet (only SD1.x)", ck->config.name);
         else ck->tok = tokenizer_find("sd1", folders_tokenizer_dir(), folders_base(), NULL, 0, err, sizeof err);
     }
@@ -55,7 +56,8 @@ static sd_ckpt *load(ci_call *c, const char *path, const char *name) {
     vae_config vc = vae_config_sd();
     if (ck->unet) ck->vae = vae_load(ck->file, ck->config.vae_prefix[0] ? ck->config.vae_prefix : "first_stage_model.", &vc, err, sizeof err);
     if (!ck->vae) {
-        ci_fail(c, "RuntimeError", "ERROR: Could not detect model type of: %s (%s)", name, cerr ? cerr : err);
+        if (ck->file && !detected) ci_fail(c, "RuntimeError", "ERROR: Could not detect model type of: %s (%s)", name, err);
+        else ci_fail(c, "RuntimeError", "cannot load %s: %s", name, cerr ? cerr : err);
         free(cerr);
         sd_ckpt_unref(ck);
         return NULL;
