@@ -119,3 +119,55 @@ const ci_node_def sd_clip_set_last_layer = {
     .outputs = sd_clip_set_last_layer_out, .n_outputs = 1,
     .run = set_last_layer_run,
 };
+
+/* ---- VAELoader ---- */
+
+/* The vae folder's files, then "pixel_space" (always last, as ComfyUI lists it; the
+ * tiny autoencoders of vae_approx are not offered). */
+static cJSON *vae_files(const ci_host *host, const char *input) {
+    if (strcmp(input, "vae_name")) return NULL;
+    cJSON *list = host->model_files("vae");
+    if (!list) list = cJSON_CreateArray();
+    cJSON_AddItemToArray(list, cJSON_CreateString("pixel_space"));
+    return list;
+}
+
+static int vae_loader_run(ci_call *c) {
+    const char *name = ci_get_string(c, "vae_name");
+    char path[4096], err[512] = "";
+    char *cerr = NULL;
+    if (name && !strcmp(name, "pixel_space"))
+        return ci_fail(c, "NotImplementedError", "the pixel_space VAE is not supported yet");
+    if (!name || c->host->model_path("vae", name, path, sizeof path) < 0)
+        return ci_fail(c, "FileNotFoundError", "Model in folder 'vae' with filename '%s' not found.", name ? name : "");
+    sd_ckpt *ck = calloc(1, sizeof *ck);
+    if (!ck) return ci_fail(c, "MemoryError", "out of memory");
+    atomic_init(&ck->refs, 1);
+    vae_config vc = vae_config_sd();
+    ck->file = ckpt_open(path, &cerr);
+    /* a standalone VAE file keeps its keys at the top level; some carry the
+     * checkpoint's "first_stage_model." prefix */
+    if (ck->file) {
+        const char *prefix = ckpt_count_prefix(ck->file, "first_stage_model.") ? "first_stage_model." : "";
+        ck->vae = vae_load(ck->file, prefix, &vc, err, sizeof err);
+    }
+    if (!ck->vae) {
+        ci_fail(c, "RuntimeError", "cannot load the VAE %s: %s", name, cerr ? cerr : err);
+        free(cerr);
+        sd_ckpt_unref(ck);
+        return -1;
+    }
+    int rc = sd_set_handle(c, 0, SD_TYPE_VAE, ck, 0);
+    sd_ckpt_unref(ck);
+    return rc;
+}
+
+static const ci_output_def sd_vae_loader_out[] = { { "VAE", NULL, 0, NULL } };
+const ci_node_def sd_vae_loader = {
+    .abi_version = CI_ABI_VERSION, .name = "VAELoader", .display_name = "Load VAE",
+    .category = "model/loaders",
+    .inputs = "{\"required\": {\"vae_name\": [[]]}}",
+    .outputs = sd_vae_loader_out, .n_outputs = 1,
+    .options = vae_files,
+    .run = vae_loader_run,
+};

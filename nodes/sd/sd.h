@@ -1,7 +1,8 @@
 /* nodes/sd/sd.h -- Stable Diffusion model nodes: what the files of the pack share.
  *
- * checkpoint.c  CheckpointLoaderSimple, CLIPSetLastLayer: MODEL, CLIP, VAE values
+ * checkpoint.c  CheckpointLoaderSimple, CLIPSetLastLayer, VAELoader: MODEL, CLIP, VAE
  * encode.c      CLIPTextEncode: CONDITIONING
+ * conditioning.c ConditioningZeroOut, ConditioningAverage
  * sample.c      KSampler, KSamplerAdvanced
  * vae_nodes.c   VAEDecode, VAEEncode
  * pack.c        registers them (after the core pack)
@@ -55,7 +56,8 @@ typedef struct sd_conditioning {
 } sd_conditioning;
 
 extern const ci_node_def sd_checkpoint_loader_simple, sd_clip_set_last_layer, sd_clip_text_encode,
-    sd_ksampler, sd_ksampler_advanced, sd_vae_decode, sd_vae_encode;
+    sd_ksampler, sd_ksampler_advanced, sd_vae_decode, sd_vae_encode, sd_vae_loader,
+    sd_conditioning_zero_out, sd_conditioning_average;
 
 int sd_pack_init(const ci_host *host);
 
