@@ -5,7 +5,8 @@
  * runs the UNet on the positive and negative contexts (one batched call when the two
  * have the same token count, else two calls, which is the same arithmetic as ComfyUI
  * repeating the shorter context), a noise mask brought to latent resolution, and the
- * host's progress report, which also carries the interrupt.
+ * host's progress report, which also carries the interrupt, and latent2rgb previews
+ * when the preview method asks for them.
  * Only the first entry of each CONDITIONING is used (no area or combined conds yet).
  */
 #include "sd.h"
@@ -14,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "../core/core.h"
+#include "base/image.h"
 #include "sampling/cfg.h"
 #include "sampling/ksampler.h"
 #include "tensor/arena.h"
@@ -59,10 +61,40 @@ static int unet_eps(void *ctx, const float *x_in, int nbatch, float timestep, fl
     return unet_call(e, x_in, nbatch, e->batch, timestep, out);
 }
 
+typedef struct step_ctx { ci_call *c; int64_t h, w; } step_ctx;
+
+/* ComfyUI's Latent2RGBPreviewer for SD1.x: the first item's denoised latent through a
+ * 4x3 linear map, (x + 1) / 2 clamped, 8-bit, JPEG quality 95 (latent-sized, so well
+ * under the 512-pixel preview limit). */
+static void preview(step_ctx *s, const float *den) {
+    static const float rgb[4][3] = {
+        { 0.3512f, 0.2297f, 0.3227f }, { 0.3250f, 0.4974f, 0.2350f },
+        { -0.2829f, 0.1762f, 0.2721f }, { -0.2120f, -0.2616f, -0.7177f },
+    };
+    int64_t n = s->h * s->w;
+    img8 im = { (int)s->w, (int)s->h, 3, malloc((size_t)n * 3) };
+    if (!im.px) return;
+    for (int64_t p = 0; p < n; p++)
+        for (int k = 0; k < 3; k++) {
+            float v = 0;
+            for (int ch = 0; ch < 4; ch++) v += den[ch * n + p] * rgb[ch][k];
+            v = (v + 1.0f) / 2.0f;
+            im.px[p * 3 + k] = (unsigned char)((v < 0 ? 0 : v > 1 ? 1 : v) * 255.0f);
+        }
+    unsigned char *jpg;
+    size_t len;
+    if (jpeg_encode(&im, 95, &jpg, &len) == 0) {
+        s->c->host->preview(s->c, 1, jpg, len);
+        free(jpg);
+    }
+    free(im.px);
+}
+
 static int on_step(void *ctx, int step, int total, const float *x, const float *den) {
-    (void)x; (void)den;
-    ci_call *c = ctx;
-    return c->host->progress(c, step + 1, total);
+    (void)x;
+    step_ctx *s = ctx;
+    if (den && s->c->host->preview_method(s->c) != 0) preview(s, den);
+    return s->c->host->progress(s->c, step + 1, total);
 }
 
 /* The latent's noise mask as (batch, 4*h*w) at latent resolution: bilinear resize,
@@ -110,7 +142,8 @@ static int sample(ci_call *c, ks_params *p, double cfg, const char *sampler_name
         return ci_fail(c, "torch.OutOfMemoryError", "out of memory");
     }
     ks_latent in = { batch, per, s->data, lat->batch_index, mask };
-    int rc = ks_sample(p, &in, cfg_denoise, &g, on_step, c, out->samples->data);
+    step_ctx sc = { c, h, w };
+    int rc = ks_sample(p, &in, cfg_denoise, &g, on_step, &sc, out->samples->data);
     cfg_free(&g);
     free(mask);
     if (rc != SMP_OK) {

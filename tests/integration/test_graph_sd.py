@@ -3,6 +3,7 @@ checkpoint (BUILD/sd15-synth.safetensors, made by `make test`): the events of sp
 in order, the saved PNG with its metadata, a repeat that runs nothing, and a new seed
 that re-runs only the sampler and what follows it. 64x64, one step: about 90 s on two
 cores, nearly all of it loading and the first UNet call."""
+import io
 import json
 import os
 import uuid
@@ -29,9 +30,9 @@ def default_graph(seed):
         "9": {"inputs": {"filename_prefix": "ComfyUI", "images": ["8", 0]}, "class_type": "SaveImage"}}
 
 
-def run(d, ws, sid, seed):
+def run(d, ws, sid, seed, preview="none"):
     body = {"prompt": default_graph(seed), "client_id": sid,
-            "extra_data": {"extra_pnginfo": {"workflow": {"id": "wf-1", "nodes": []}}}}
+            "extra_data": {"extra_pnginfo": {"workflow": {"id": "wf-1", "nodes": []}}, "preview_method": preview}}
     r = d.post("/prompt", body)
     assert r.status == 200, r.text
     pid = r.json()["prompt_id"]
@@ -39,6 +40,7 @@ def run(d, ws, sid, seed):
     while True:
         m = ws.recv()
         if isinstance(m, bytes):
+            seen.append(("binary", m))
             continue
         m = json.loads(m)
         if m["type"] != "progress_state":
@@ -80,8 +82,12 @@ def test_default_graph_events_cache_and_reseed(start_daemon):
     assert not [x for t, x in seen if t == "executing" and x["node"]]
     assert next(x for t, x in seen if t == "executed")["output"] == out
 
-    # a new seed: the loader and the encoders stay cached
-    pid3, seen = run(d, ws, sid, 18446744073709551615)
+    # a new seed: the loader and the encoders stay cached; latent2rgb previews (type 1
+    # JPEG frames for this client, which did not announce preview metadata)
+    pid3, seen = run(d, ws, sid, 18446744073709551615, preview="latent2rgb")
+    frames = [x for t, x in seen if t == "binary"]
+    assert len(frames) == 1 and frames[0][:8] == b"\x00\x00\x00\x01\x00\x00\x00\x01"
+    assert Image.open(io.BytesIO(frames[0][8:])).size == (8, 8)
     cached = next(x for t, x in seen if t == "execution_cached")["nodes"]
     assert sorted(cached) == ["4", "5", "6", "7"]
     ran = [x["node"] for t, x in seen if t == "executing" and x["node"]]
