@@ -9,6 +9,8 @@ import assert from 'node:assert/strict'
 const [host, image] = process.argv.slice(2)
 const client = new Client({ api_host: host, WebSocket, fetch, clientId: 'npm-client-test' })
 
+const step = (s) => console.log(`step: ${s}`)
+step('system_stats')
 const stats = await client.getSystemStats()
 assert.equal(stats.system.os, 'linux')
 assert.ok(Array.isArray(stats.devices) && stats.devices.length > 0)
@@ -17,7 +19,9 @@ assert.ok(defs.SaveImage && defs.LoadImage)
 assert.deepEqual(await client.getEmbeddings(), [])
 assert.deepEqual(await client.getExtensions(), [])
 
+step('connect')
 await client.connect()
+step('enqueue')
 const events = []
 const prompt = {
   1: { class_type: 'LoadImage', inputs: { image } },
@@ -28,12 +32,14 @@ const out = await client.enqueue(prompt, { progress: (p) => events.push(p) })
 assert.equal(out.images.length, 1)
 const url = out.images[0].data
 assert.match(url, /\/view\?filename=client_00001_\.png&subfolder=npm&type=output$/)
+step('view')
 const res = await fetch(url)
 assert.equal(res.status, 200)
 assert.equal(res.headers.get('content-type'), 'image/png')
 const png = new Uint8Array(await res.arrayBuffer())
 assert.deepEqual([...png.slice(1, 4)], [0x50, 0x4e, 0x47])
 
+step('queue')
 const queue = await client.getQueue()
 assert.deepEqual(queue, { Running: [], Pending: [] })
 const { History } = await client.getHistory(10)

@@ -29,7 +29,7 @@ def test_stable_canvas_client(node_client, start_daemon):
     d = start_daemon()
     Image.new("RGB", (16, 8), (1, 2, 3)).save(os.path.join(d.base, "input", "in.png"))
     r = subprocess.run(["node", node_client, f"127.0.0.1:{d.port}", "in.png"], capture_output=True, text=True,
-                       timeout=120)
+                       timeout=60)
     assert r.returncode == 0, r.stdout + r.stderr + d.output()
     assert "npm client: ok" in r.stdout
     saved = os.path.join(d.base, "output", "npm", "client_00001_.png")
