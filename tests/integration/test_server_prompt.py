@@ -142,3 +142,19 @@ def test_seed_2_64_minus_1_survives_the_server(daemon):
         import time
         time.sleep(0.05)
     assert b"18446744073709551615" in daemon.get(f"/api/history/{pid}").body
+
+
+def test_posting_client_hears_nothing_before_the_answer(daemon):
+    import time
+    open(os.path.join(daemon.base, "input", "in3.png"), "wb").write(png((9, 9, 9)))
+    ws = websocket.create_connection(daemon.ws_url("/ws?clientId=order"), timeout=30)
+    ws.recv()
+    r = daemon.post("/api/prompt", {"prompt": graph("in3.png", "order"), "client_id": "order"})
+    answered = time.monotonic()
+    pid = r.json()["prompt_id"]
+    first = json.loads(ws.recv())
+    heard = time.monotonic()
+    assert heard >= answered
+    events = [first["type"]] + [t for t, _ in events_until_done(ws, pid)]
+    assert events.count("execution_start") == 1 and "execution_success" in events
+    ws.close()
