@@ -5,9 +5,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <stdlib.h>
-#include <pthread.h>
 #include <string.h>
-#include <time.h>
 
 #include "graph/api.h"
 #include "server/routes.h"
@@ -27,24 +25,9 @@ ROUTE(route_prompt_get) { (void)req; reply(res, graph_get_prompt()); }
  * fetch() chain in a cold Node process takes 20-50 ms); execution is not delayed. */
 #define RELEASE_GRACE_MS 100
 
-static void *release_later(void *sid) {
-    struct timespec ts = {0, RELEASE_GRACE_MS * 1000000L};
-    nanosleep(&ts, NULL);
-    ws_hub_release(sid);
-    free(sid);
-    return NULL;
-}
-
 static void release_client(void *sid) {
-    pthread_t t;
-    pthread_attr_t attr;
-    pthread_attr_init(&attr);
-    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-    if (pthread_create(&t, &attr, release_later, sid)) {
-        ws_hub_release(sid);
-        free(sid);
-    }
-    pthread_attr_destroy(&attr);
+    ws_hub_release_after(sid, RELEASE_GRACE_MS);
+    free(sid);
 }
 
 /* The prompt's client gets no event before this answer has gone out (see ws_hub_hold). */

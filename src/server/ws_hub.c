@@ -61,11 +61,22 @@ typedef struct hold {
     char sid[];
 } hold;
 
+/* A release due at a time (ws_hub_release_after). */
+typedef struct timer {
+    struct timer *next;
+    struct timespec due;     /* CLOCK_MONOTONIC */
+    char sid[];
+} timer;
+
 static struct {
     pthread_mutex_t lock;
     pthread_cond_t gone;
+    pthread_cond_t timers_changed;
     ws_client *clients;
     hold *holds;
+    timer *timers;           /* sorted by due time */
+    pthread_t timer_thread;
+    int timer_running;
     int count;
     int stopping;
 } hub = {.lock = PTHREAD_MUTEX_INITIALIZER, .gone = PTHREAD_COND_INITIALIZER};
@@ -145,8 +156,7 @@ void ws_hub_hold(const char *sid) {
     pthread_mutex_unlock(&hub.lock);
 }
 
-void ws_hub_release(const char *sid) {
-    pthread_mutex_lock(&hub.lock);
+static void release_locked(const char *sid) {
     for (hold **p = &hub.holds; *p; p = &(*p)->next) {
         hold *h = *p;
         if (strcmp(h->sid, sid) || --h->count > 0) continue;
@@ -156,7 +166,60 @@ void ws_hub_release(const char *sid) {
             if (!strcmp(c->sid, sid)) flush_queue(c);
         break;
     }
+}
+
+void ws_hub_release(const char *sid) {
+    pthread_mutex_lock(&hub.lock);
+    release_locked(sid);
     pthread_mutex_unlock(&hub.lock);
+}
+
+static int due_before(const struct timespec *a, const struct timespec *b) {
+    return a->tv_sec < b->tv_sec || (a->tv_sec == b->tv_sec && a->tv_nsec < b->tv_nsec);
+}
+
+void ws_hub_release_after(const char *sid, int ms) {
+    timer *t = calloc(1, sizeof *t + strlen(sid) + 1);
+    pthread_mutex_lock(&hub.lock);
+    if (!t || !hub.timer_running) {
+        release_locked(sid);
+        pthread_mutex_unlock(&hub.lock);
+        free(t);
+        return;
+    }
+    strcpy(t->sid, sid);
+    clock_gettime(CLOCK_MONOTONIC, &t->due);
+    t->due.tv_nsec += (long)ms * 1000000L;
+    t->due.tv_sec += t->due.tv_nsec / 1000000000L;
+    t->due.tv_nsec %= 1000000000L;
+    timer **p = &hub.timers;
+    while (*p && !due_before(&t->due, &(*p)->due)) p = &(*p)->next;
+    t->next = *p;
+    *p = t;
+    pthread_cond_signal(&hub.timers_changed);
+    pthread_mutex_unlock(&hub.lock);
+}
+
+/* Runs due releases; sleeps until the next one or until the list changes. */
+static void *timer_main(void *arg) {
+    (void)arg;
+    pthread_mutex_lock(&hub.lock);
+    while (hub.timer_running) {
+        struct timespec now;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        if (hub.timers && !due_before(&now, &hub.timers->due)) {
+            timer *t = hub.timers;
+            hub.timers = t->next;
+            release_locked(t->sid);
+            free(t);
+        } else if (hub.timers) {
+            pthread_cond_timedwait(&hub.timers_changed, &hub.lock, &hub.timers->due);
+        } else {
+            pthread_cond_wait(&hub.timers_changed, &hub.lock);
+        }
+    }
+    pthread_mutex_unlock(&hub.lock);
+    return NULL;
 }
 
 static void ws_close_frame(ws_client *c, int code) {
@@ -463,12 +526,44 @@ ROUTE(route_ws) {
 }
 
 void ws_hub_start(void) {
+    pthread_condattr_t attr;
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    pthread_cond_init(&hub.timers_changed, &attr);
+    pthread_condattr_destroy(&attr);
     pthread_mutex_lock(&hub.lock);
     hub.stopping = 0;
+    hub.timer_running = 1;
     pthread_mutex_unlock(&hub.lock);
+    if (pthread_create(&hub.timer_thread, NULL, timer_main, NULL)) hub.timer_running = 0;
+}
+
+/* Pending releases run now; holds and their queues are dropped with the clients. */
+static void stop_timers(void) {
+    pthread_mutex_lock(&hub.lock);
+    int running = hub.timer_running;
+    hub.timer_running = 0;
+    pthread_cond_signal(&hub.timers_changed);
+    pthread_mutex_unlock(&hub.lock);
+    if (running) pthread_join(hub.timer_thread, NULL);
+    pthread_mutex_lock(&hub.lock);
+    while (hub.timers) {
+        timer *t = hub.timers;
+        hub.timers = t->next;
+        release_locked(t->sid);
+        free(t);
+    }
+    while (hub.holds) {
+        hold *h = hub.holds;
+        hub.holds = h->next;
+        free(h);
+    }
+    pthread_mutex_unlock(&hub.lock);
+    pthread_cond_destroy(&hub.timers_changed);
 }
 
 void ws_hub_stop(void) {
+    stop_timers();
     pthread_mutex_lock(&hub.lock);
     hub.stopping = 1;
     for (ws_client *c = hub.clients; c; c = c->next) {

@@ -24,6 +24,8 @@ void ws_hub_event(void *ud, const char *sid, const char *json, const unsigned ch
  * answer with the prompt id is on its way (see routes_graph.c). */
 void ws_hub_hold(const char *sid);
 void ws_hub_release(const char *sid);
+/* The same release, ms milliseconds from now (on the hub's timer thread). */
+void ws_hub_release_after(const char *sid, int ms);
 
 /* /internal/logs/subscribe: returns 0, or -1 when no client has that sid. */
 int ws_hub_subscribe_logs(const char *sid, int enabled);
