@@ -36,6 +36,8 @@ TEST_SUPPORT := $(wildcard tests/unit/support/*.c)
 PROGRAMS := $(if $(wildcard src/app/main.c),$(BUILD)/comfyui-ipex) $(if $(BENCH_SRC),$(BUILD)/ipex-benchmark) $(TOOLS)
 
 .PHONY: all deps run test unit asan fuzz ui install clean
+# Keep test objects: they are intermediate in the pattern chain and make would delete them.
+.SECONDARY:
 all: $(PROGRAMS)
 
 deps:

@@ -50,6 +50,7 @@ enum ci_node_flags {
     CI_NOT_IDEMPOTENT           = 1 << 4,   /* cache key includes the node id */
     CI_HAS_INTERMEDIATE_OUTPUT  = 1 << 5,
     CI_DEV_ONLY                 = 1 << 6,
+    CI_SCHEMA_V3                = 1 << 7,   /* /object_info in ComfyUI's V3 form: every key, nulls */
 };
 
 typedef struct ci_node_def {
@@ -67,9 +68,13 @@ typedef struct ci_node_def {
     const char *const *search_aliases;   /* NULL-terminated, or NULL */
     const char *essentials_category;     /* NULL: none */
     unsigned flags;                      /* ci_node_flags */
+    /* OUTPUT_TOOLTIPS when it is not one per output (NULL-terminated; a node class
+     * inheriting a longer list, e.g. LoraLoaderModelOnly); NULL: the outputs' own. */
+    const char *const *output_tooltips;
 
     /* Combo options computed at query and validation time for an input whose declared
-     * option list is empty ([]): a new cJSON array of strings, or NULL for none. */
+     * option list is empty ([] as the type, or "COMBO" with "options": []): a new cJSON
+     * array of strings, or NULL for none. */
     cJSON *(*options)(const ci_host *host, const char *input);
     /* VALIDATE_INPUTS: the inputs it takes (NULL-terminated; these skip the range and
      * list checks) and the check itself, reading constants with ci_get_*. Returns 0, or
@@ -112,7 +117,7 @@ struct ci_host {
     /* results */
     int (*set_output)(ci_call *c, int index, ci_value *v);          /* takes ownership */
     int (*ui_add)(ci_call *c, const char *key, cJSON *item);        /* takes ownership */
-    int (*fail)(ci_call *c, const char *exception_type, const char *fmt, va_list ap);
+    int (*raise_error)(ci_call *c, const char *exception_type, const char *fmt, va_list ap);
 
     /* services */
     int (*progress)(ci_call *c, int64_t value, int64_t max);        /* nonzero: interrupted */
@@ -120,6 +125,18 @@ struct ci_host {
     void (*preview)(ci_call *c, int format, const unsigned char *data, size_t len); /* 1 JPEG, 2 PNG */
     const char *(*dir)(ci_dir which);
     int (*disable_metadata)(void);
+    /* 0 none, 1 latent2rgb, 2 taesd, 3 auto: --preview-method, or the prompt's
+     * extra_data.preview_method */
+    int (*preview_method)(ci_call *c);
+    /* Model folders (ComfyUI's folder_paths: "checkpoints", "loras", "vae", ...): the
+     * sorted file list as a new cJSON array (for combo options), and a file's full
+     * path (0, or -1 when the folder or file is unknown). */
+    cJSON *(*model_files)(const char *folder);
+    int (*model_path)(const char *folder, const char *name, char *out, size_t cap);
+    /* Called on the worker thread between prompts after POST /free: unload_models asks
+     * packs to release what they keep loaded (prepared weights, model caches);
+     * free_memory additionally empties the output cache. */
+    int (*on_free)(void (*fn)(int free_memory));
 };
 
 /* ---- convenience wrappers ------------------------------------------------------- */
@@ -159,9 +176,30 @@ static inline int ci_fail(ci_call *c, const char *exception_type, const char *fm
 static inline int ci_fail(ci_call *c, const char *exception_type, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
-    c->host->fail(c, exception_type, fmt, ap);
+    c->host->raise_error(c, exception_type, fmt, ap);
     va_end(ap);
     return -1;
+}
+
+/* JSON integers: a number item whose valuestring holds its exact decimal literal (so
+ * 64-bit values survive cJSON's doubles); a number without valuestring is a float. */
+static inline cJSON *ci_new_int(int64_t v) {
+    cJSON *n = cJSON_CreateNumber((double)v);
+    char *lit = n ? (char *)cJSON_malloc(24) : NULL;
+    if (!lit) { cJSON_Delete(n); return NULL; }
+    int len = 0;
+    uint64_t mag = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+    char tmp[24];
+    do { tmp[len++] = (char)('0' + mag % 10); mag /= 10; } while (mag);
+    int o = 0;
+    if (v < 0) lit[o++] = '-';
+    while (len) lit[o++] = tmp[--len];
+    lit[o] = 0;
+    n->valuestring = lit;
+    return n;
+}
+static inline int ci_set_int(ci_call *c, int index, int64_t v) {
+    return c->host->set_output(c, index, c->host->value_json(ci_new_int(v)));
 }
 
 typedef int (*ci_pack_init_fn)(const ci_host *host);

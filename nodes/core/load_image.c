@@ -116,59 +116,82 @@ static char *image_sha256(ci_call *c) { return core_file_sha256(c, "image"); }
 
 /* ---- decoding into IMAGE / MASK ---- */
 
-static int load(ci_call *c, img8 *im) {
+/* All frames of the named file (EXIF-upright); the count, or -1 after ci_fail(). */
+static int load(ci_call *c, img8 **frames) {
     char path[PATH_MAX], err[300];
     const char *name = ci_get_string(c, "image");
     if (!name || core_annotated_path(c->host, name, path, sizeof path) < 0)
         return ci_fail(c, "FileNotFoundError", "[Errno 2] No such file or directory: '%s'", name ? name : "");
-    if (image_load_file(path, im, err, sizeof err) < 0)
-        return ci_fail(c, "PIL.UnidentifiedImageError", "%s: %s", name, err);
+    int n = image_load_frames(path, frames, err, sizeof err);
+    if (n < 0) return ci_fail(c, "PIL.UnidentifiedImageError", "%s: %s", name, err);
+    return n;
+}
+
+static void free_frames(img8 *frames, int n) {
+    for (int i = 0; i < n; i++) img8_free(&frames[i]);
+    free(frames);
+}
+
+static int has_alpha(const img8 *im) { return im->channels == 2 || im->channels == 4; }
+
+/* Does any pixel of any frame have alpha < 255 (a GIF with transparency)? */
+static int any_transparent(const img8 *f, int n) {
+    for (int i = 0; i < n; i++)
+        for (int64_t p = 0; has_alpha(&f[i]) && p < (int64_t)f[i].w * f[i].h; p++)
+            if (f[i].px[p * f[i].channels + f[i].channels - 1] < 255) return 1;
     return 0;
 }
 
-/* One channel of an 8-bit image as a (1, H, W) mask; invert gives 1 - v. Channel
- * indices beyond the image's mean "absent" (alpha of RGB: 255 -> mask 0). */
-static tensor *channel_mask(const img8 *im, int ch, int invert) {
-    int64_t ne[3] = { 1, im->h, im->w };
-    tensor *m = tensor_new(DT_F32, 3, ne);
-    if (!m) return NULL;
-    float *d = m->data;
+/* Channel ch of frame im into dst (h*w floats); absent channels read as 255. */
+static void channel_to(const img8 *im, int ch, int invert, float *dst) {
     for (int64_t p = 0, n = (int64_t)im->w * im->h; p < n; p++) {
         float v = ch < im->channels ? im->px[p * im->channels + ch] / 255.0f : 1.0f;
-        d[p] = invert ? 1.0f - v : v;
+        dst[p] = invert ? 1.0f - v : v;
     }
-    return m;
 }
 
+/* ComfyUI's LoadImage: every frame of the first frame's size, RGB; MASK = 1 - alpha,
+ * or (1, 64, 64) zeros per frame when the file has no transparency. */
 static int load_image_run(ci_call *c) {
-    img8 im;
-    if (load(c, &im) < 0) return -1;
-    int64_t ne[4] = { 1, im.h, im.w, 3 };
-    tensor *img = tensor_new(DT_F32, 4, ne);
-    int has_alpha = im.channels == 2 || im.channels == 4;
-    tensor *mask;
-    if (has_alpha) mask = channel_mask(&im, im.channels - 1, 1);
-    else { int64_t z[3] = { 1, 64, 64 }; mask = tensor_new(DT_F32, 3, z); }
-    if (img) {
-        float *d = img->data;
-        for (int64_t p = 0, n = (int64_t)im.w * im.h; p < n; p++)
-            for (int k = 0; k < 3; k++)
-                d[p * 3 + k] = im.px[p * im.channels + (im.channels >= 3 ? k : 0)] / 255.0f;
+    img8 *f;
+    int n = load(c, &f);
+    if (n < 0) return -1;
+    int keep = 0;
+    for (int i = 0; i < n; i++) keep += f[i].w == f[0].w && f[i].h == f[0].h;
+    int alpha = n > 1 ? any_transparent(f, n) : has_alpha(&f[0]);
+    int64_t h = f[0].h, w = f[0].w, mh = alpha ? h : 64, mw = alpha ? w : 64;
+    int64_t ne[4] = { keep, h, w, 3 }, me[3] = { keep, mh, mw };
+    tensor *img = tensor_new(DT_F32, 4, ne), *mask = tensor_new(DT_F32, 3, me);
+    for (int i = 0, b = 0; img && mask && i < n; i++) {
+        const img8 *im = &f[i];
+        if (im->w != w || im->h != h) continue;
+        float *d = (float *)img->data + b * h * w * 3;
+        for (int64_t p = 0; p < h * w; p++)
+            for (int k = 0; k < 3; k++) d[p * 3 + k] = im->px[p * im->channels + (im->channels >= 3 ? k : 0)] / 255.0f;
+        if (alpha) channel_to(im, im->channels - 1, 1, (float *)mask->data + b * h * w);
+        b++;
     }
-    img8_free(&im);
+    free_frames(f, n);
+    if (!img || !mask) { tensor_free(img); tensor_free(mask); return ci_fail(c, "MemoryError", "out of memory"); }
     if (set_tensor(c, 0, CI_TYPE_IMAGE, img) < 0) { tensor_free(mask); return -1; }
     return set_tensor(c, 1, CI_TYPE_MASK, mask);
 }
 
+/* ComfyUI's LoadImageMask: the first frame as RGBA, one channel as a (1, H, W) mask;
+ * alpha is inverted. */
 static int load_image_mask_run(ci_call *c) {
-    img8 im;
-    if (load(c, &im) < 0) return -1;
+    img8 *f;
+    int n = load(c, &f);
+    if (n < 0) return -1;
+    const img8 *im = &f[0];
     const char *channel = ci_get_string(c, "channel");
-    int gray = im.channels <= 2;
-    int ch = !channel || !strcmp(channel, "alpha") ? (gray ? (im.channels == 2 ? 1 : 9) : 3)
+    int is_alpha = !channel || !strcmp(channel, "alpha"), gray = im->channels <= 2;
+    int ch = is_alpha ? (has_alpha(im) ? im->channels - 1 : 9)
            : gray ? 0 : !strcmp(channel, "red") ? 0 : !strcmp(channel, "green") ? 1 : 2;
-    tensor *m = channel_mask(&im, ch, !channel || !strcmp(channel, "alpha"));
-    img8_free(&im);
+    int64_t ne[3] = { 1, im->h, im->w };
+    tensor *m = tensor_new(DT_F32, 3, ne);
+    if (m) channel_to(im, ch, is_alpha, m->data);
+    free_frames(f, n);
     return set_tensor(c, 0, CI_TYPE_MASK, m);
 }
 

@@ -20,6 +20,7 @@ static backend_config be_cfg = {ACCEL_CPU, OPT_O1, PREC_FP32, 0, 0};
 static dnnl_engine_t be_cpu, be_gpu, be_engine;
 static dnnl_stream_t be_stream;
 static dtype be_cdt = DT_F32;
+static int be_int8;
 static pthread_mutex_t be_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static int backend_make_cpu(char *err, size_t errlen) {
@@ -51,15 +52,15 @@ static dnnl_engine_t backend_make_gpu(char *why, size_t whylen) {
     return e;
 }
 
-/* Can this engine run a matmul with inputs and output in dt? */
-static int backend_probe(dtype dt) {
-    dnnl_memory_desc_t md;
+/* Can this engine run a matmul with inputs in dt (output dt, or f32 for s8)? */
+static int backend_probe(dnnl_data_type_t dt) {
+    dnnl_memory_desc_t md, od;
     dnnl_dims_t dims = {16, 16};
-    dnnl_data_type_t ddt = dt == DT_BF16 ? dnnl_bf16 : dt == DT_F16 ? dnnl_f16 : dnnl_f32;
-    dnnl_memory_desc_init_by_tag(&md, 2, dims, ddt, dnnl_ab);
+    dnnl_memory_desc_init_by_tag(&md, 2, dims, dt, dnnl_ab);
+    dnnl_memory_desc_init_by_tag(&od, 2, dims, dt == dnnl_s8 ? dnnl_f32 : dt, dnnl_ab);
     dnnl_matmul_desc_t d;
     dnnl_primitive_desc_t pd = NULL;
-    if (dnnl_matmul_desc_init(&d, &md, &md, NULL, &md) != dnnl_success) return 0;
+    if (dnnl_matmul_desc_init(&d, &md, &md, NULL, &od) != dnnl_success) return 0;
     if (dnnl_primitive_desc_create(&pd, &d, NULL, be_engine, NULL) != dnnl_success) return 0;
     dnnl_primitive_desc_destroy(pd);
     return 1;
@@ -70,8 +71,12 @@ static dtype backend_resolve_precision(precision prec) {
     static const char *names[] = {"fp32", "fp16", "bf16", "int8"};
     dtype want = prec == PREC_FP16 ? DT_F16 : prec == PREC_BF16 ? DT_BF16 : DT_F32;
     dtype got = want;
-    if (got == DT_F16 && !backend_probe(DT_F16)) got = DT_BF16;
-    if (got == DT_BF16 && !backend_probe(DT_BF16)) got = DT_F32;
+    if (got == DT_F16 && !backend_probe(dnnl_f16)) got = DT_BF16;
+    if (got == DT_BF16 && !backend_probe(dnnl_bf16)) got = DT_F32;
+    be_int8 = prec == PREC_INT8 && backend_probe(dnnl_s8);
+    if (prec == PREC_INT8 && !be_int8)
+        log_warn("precision int8: not implemented by oneDNN %s on this %s; using fp32",
+                 backend_onednn_version(), backend_engine_name());
     if (got != want)
         log_warn("precision %s: not implemented by oneDNN %s on this %s (isa %s); using %s",
                  names[prec], backend_onednn_version(), backend_engine_name(), backend_isa(),
@@ -142,8 +147,13 @@ dnnl_stream_t backend_stream(void) { backend_ensure(); return be_stream; }
 dnnl_engine_t backend_cpu_engine(void) { backend_ensure(); return be_cpu; }
 int backend_on_gpu(void) { return be_engine && be_engine == be_gpu; }
 dtype backend_compute_dt(void) { backend_ensure(); return be_cdt; }
+int backend_int8(void) { backend_ensure(); return be_int8; }
 const backend_config *backend_settings(void) { return &be_cfg; }
 const char *backend_engine_name(void) { return backend_on_gpu() ? "xpu" : "cpu"; }
+
+void backend_current_device(backend_device *d) {
+    if (!backend_on_gpu() || backend_discover(d, 1) < 1) backend_cpu_device(d);
+}
 
 const char *backend_isa(void) {
     switch (dnnl_get_effective_cpu_isa()) {

@@ -45,5 +45,7 @@ uint64_t backend_bytes_reserved(void);
 uint64_t backend_bytes_in_use(void);
 /* The host as a device ("cpu", RAM total and available), for /system_stats. */
 void backend_cpu_device(backend_device *d);
+/* The device ops run on: the Level Zero GPU behind the xpu engine, else the host. */
+void backend_current_device(backend_device *d);
 
 #endif

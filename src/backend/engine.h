@@ -19,5 +19,7 @@ int backend_on_gpu(void);
  * init to what this engine implements (fp16 -> bf16 -> fp32, logged). DT_F32 for int8,
  * whose int8 part is the weights of conv and linear (see ops_conv.c). */
 dtype backend_compute_dt(void);
+/* Whether conv/linear run in int8 (precision int8 and the engine implements it). */
+int backend_int8(void);
 
 #endif

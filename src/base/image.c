@@ -20,6 +20,9 @@
 #pragma GCC diagnostic ignored "-Wsign-compare"
 #pragma GCC diagnostic ignored "-Wunused-but-set-variable"
 #include "stb_image.h"
+#define STB_IMAGE_WRITE_IMPLEMENTATION
+#define STBI_WRITE_NO_STDIO
+#include "stb_image_write.h"
 #pragma GCC diagnostic pop
 
 void img8_free(img8 *im) {
@@ -104,16 +107,16 @@ int image_decode(const unsigned char *data, size_t len, img8 *out, char *err, si
     return 0;
 }
 
-int image_load_file(const char *path, img8 *out, char *err, size_t errlen) {
+static unsigned char *read_all(const char *path, size_t *lenp, char *err, size_t errlen) {
     FILE *f = fopen(path, "rb");
-    if (!f) { snprintf(err, errlen, "cannot open %s", path); return -1; }
+    if (!f) { snprintf(err, errlen, "cannot open %s", path); return NULL; }
     unsigned char *buf = NULL;
     size_t len = 0, cap = 0;
     for (;;) {
         if (len == cap) {
             cap = cap ? cap * 2 : 1 << 16;
             unsigned char *p = realloc(buf, cap);
-            if (!p) { free(buf); fclose(f); snprintf(err, errlen, "out of memory"); return -1; }
+            if (!p) { free(buf); fclose(f); snprintf(err, errlen, "out of memory"); return NULL; }
             buf = p;
         }
         size_t n = fread(buf + len, 1, cap - len, f);
@@ -121,9 +124,116 @@ int image_load_file(const char *path, img8 *out, char *err, size_t errlen) {
         if (n == 0) break;
     }
     fclose(f);
+    *lenp = len;
+    return buf;
+}
+
+int image_load_file(const char *path, img8 *out, char *err, size_t errlen) {
+    size_t len;
+    unsigned char *buf = read_all(path, &len, err, errlen);
+    if (!buf) return -1;
     int rc = image_decode(buf, len, out, err, errlen);
     free(buf);
     return rc;
+}
+
+/* ---- EXIF orientation (JPEG APP1) ---- */
+
+static unsigned rd16(const unsigned char *p, int le) { return le ? p[0] | p[1] << 8 : p[0] << 8 | p[1]; }
+static unsigned rd32(const unsigned char *p, int le) {
+    return le ? (unsigned)p[0] | (unsigned)p[1] << 8 | (unsigned)p[2] << 16 | (unsigned)p[3] << 24
+              : (unsigned)p[0] << 24 | (unsigned)p[1] << 16 | (unsigned)p[2] << 8 | (unsigned)p[3];
+}
+
+/* Orientation tag (0x0112) of IFD0, 1 when absent or unreadable. */
+static int jpeg_orientation(const unsigned char *d, size_t len) {
+    if (len < 4 || d[0] != 0xFF || d[1] != 0xD8) return 1;
+    for (size_t p = 2; p + 4 <= len && d[p] == 0xFF;) {
+        unsigned marker = d[p + 1], seg = rd16(d + p + 2, 0);
+        if (marker == 0xDA || seg < 2 || p + 2 + seg > len) break;
+        const unsigned char *s = d + p + 4;
+        size_t n = seg - 2;
+        if (marker == 0xE1 && n >= 14 && !memcmp(s, "Exif\0\0", 6)) {
+            const unsigned char *t = s + 6;
+            size_t tn = n - 6;
+            int le = t[0] == 'I';
+            unsigned ifd = rd32(t + 4, le);
+            if (ifd + 2 > tn) return 1;
+            unsigned count = rd16(t + ifd, le);
+            for (unsigned i = 0; i < count && ifd + 2 + 12 * (i + 1) <= tn; i++) {
+                const unsigned char *e = t + ifd + 2 + 12 * i;
+                if (rd16(e, le) == 0x0112) {
+                    unsigned v = rd16(e + 8, le);
+                    return v >= 1 && v <= 8 ? (int)v : 1;
+                }
+            }
+            return 1;
+        }
+        p += 2 + seg;
+    }
+    return 1;
+}
+
+/* PIL's exif_transpose: 2 flip left-right, 3 rotate 180, 4 flip top-bottom,
+ * 5 transpose, 6 rotate 270 (clockwise), 7 transverse, 8 rotate 90. */
+static int orient(img8 *im, int o) {
+    if (o <= 1) return 0;
+    int w = im->w, h = im->h, c = im->channels, swap = o >= 5;
+    int ow = swap ? h : w, oh = swap ? w : h;
+    unsigned char *px = malloc((size_t)w * h * c);
+    if (!px) return -1;
+    for (int y = 0; y < oh; y++)
+        for (int x = 0; x < ow; x++) {
+            int sx, sy;
+            switch (o) {
+            case 2: sx = w - 1 - x; sy = y; break;
+            case 3: sx = w - 1 - x; sy = h - 1 - y; break;
+            case 4: sx = x; sy = h - 1 - y; break;
+            case 5: sx = y; sy = x; break;
+            case 6: sx = y; sy = h - 1 - x; break;
+            case 7: sx = w - 1 - y; sy = h - 1 - x; break;
+            default: sx = w - 1 - y; sy = x; break;
+            }
+            memcpy(px + ((size_t)y * ow + x) * c, im->px + ((size_t)sy * w + sx) * c, (size_t)c);
+        }
+    free(im->px);
+    *im = (img8){ ow, oh, c, px };
+    return 0;
+}
+
+int image_load_frames(const char *path, img8 **frames, char *err, size_t errlen) {
+    size_t len;
+    *frames = NULL;
+    unsigned char *buf = read_all(path, &len, err, errlen);
+    if (!buf) return -1;
+    int n = 1;
+    if (len >= 6 && !memcmp(buf, "GIF8", 4) && len < (size_t)0x7fffffff) {
+        int *delays = NULL, w, h, z, comp;
+        unsigned char *all = stbi_load_gif_from_memory(buf, (int)len, &delays, &w, &h, &z, &comp, 4);
+        free(delays);
+        if (!all || (long long)w * h * z > (1LL << 30)) {
+            free(all); free(buf);
+            snprintf(err, errlen, "cannot decode GIF (%s)", stbi_failure_reason());
+            return -1;
+        }
+        *frames = calloc((size_t)z, sizeof **frames);
+        for (int i = 0; *frames && i < z; i++) {
+            (*frames)[i] = (img8){ w, h, 4, malloc((size_t)w * h * 4) };
+            if ((*frames)[i].px) memcpy((*frames)[i].px, all + (size_t)i * w * h * 4, (size_t)w * h * 4);
+        }
+        free(all);
+        n = z;
+        for (int i = 0; *frames && i < n; i++)
+            if (!(*frames)[i].px) { for (int k = 0; k < n; k++) img8_free(&(*frames)[k]); free(*frames); *frames = NULL; }
+        if (!*frames) { free(buf); snprintf(err, errlen, "out of memory"); return -1; }
+    } else {
+        *frames = calloc(1, sizeof **frames);
+        int rc = *frames ? image_decode(buf, len, *frames, err, errlen) : -1;
+        if (rc == 0 && orient(*frames, jpeg_orientation(buf, len)) < 0) { img8_free(*frames); rc = -1; }
+        if (rc < 0) { free(*frames); *frames = NULL; free(buf); return -1; }
+    }
+    free(buf);
+    return n;
 }
 
 /* ---- encoding ---- */
@@ -201,6 +311,32 @@ int png_write_file(const char *path, const img8 *im, const png_text_kv *texts, i
     if (f && fclose(f) != 0) ok = 0;
     free(buf);
     if (!ok) { snprintf(err, errlen, "cannot write %s", path); return -1; }
+    return 0;
+}
+
+static void jpeg_sink(void *ctx, void *data, int size) {
+    mem_writer *w = ctx;
+    if (w->oom || size <= 0) return;
+    if (w->len + (size_t)size > w->cap) {
+        size_t cap = w->cap ? w->cap : 16384;
+        while (cap < w->len + (size_t)size) cap *= 2;
+        unsigned char *p = realloc(w->p, cap);
+        if (!p) { w->oom = 1; return; }
+        w->p = p; w->cap = cap;
+    }
+    memcpy(w->p + w->len, data, (size_t)size);
+    w->len += (size_t)size;
+}
+
+int jpeg_encode(const img8 *im, int quality, unsigned char **out, size_t *outlen) {
+    mem_writer w = {0};
+    if (im->channels != 1 && im->channels != 3) return -1;
+    if (!stbi_write_jpg_to_func(jpeg_sink, &w, im->w, im->h, im->channels, im->px, quality) || w.oom) {
+        free(w.p);
+        return -1;
+    }
+    *out = w.p;
+    *outlen = w.len;
     return 0;
 }
 

@@ -24,6 +24,11 @@ typedef struct png_text_kv {
  * Returns 0, or -1 with a message in err. */
 int image_decode(const unsigned char *data, size_t len, img8 *out, char *err, size_t errlen);
 int image_load_file(const char *path, img8 *out, char *err, size_t errlen);
+/* Every frame of an animated GIF (composited, RGBA), or the one image of any other
+ * file; JPEGs are turned upright by their EXIF orientation as PIL's exif_transpose
+ * does. *frames is malloc'd (free each with img8_free, then the array). Returns the
+ * frame count, or -1 with a message in err. */
+int image_load_frames(const char *path, img8 **frames, char *err, size_t errlen);
 void img8_free(img8 *im);
 
 /* PNG with tEXt chunks; compression 0..9. Returns 0 or -1 (err set). The buffer
@@ -32,6 +37,8 @@ int png_encode(const img8 *im, const png_text_kv *texts, int n_texts, int compre
                unsigned char **out, size_t *outlen, char *err, size_t errlen);
 int png_write_file(const char *path, const img8 *im, const png_text_kv *texts, int n_texts,
                    int compression, char *err, size_t errlen);
+/* JPEG (baseline, quality 1..100) of a gray/RGB image in memory; 0 or -1. */
+int jpeg_encode(const img8 *im, int quality, unsigned char **out, size_t *outlen);
 /* Every tEXt/zTXt/iTXt chunk of a PNG in memory (what /upload/mask copies over).
  * Returns the count (0 for a non-PNG), or -1 on a corrupt file; free with png_texts_free. */
 int png_read_texts(const unsigned char *data, size_t len, png_text_kv **texts);

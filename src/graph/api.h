@@ -25,7 +25,14 @@ typedef struct graph_config {
     int max_history;        /* bounded history (ComfyUI keeps 10000) */
     int disable_metadata;
     int preview_method;     /* 0 none, 1 latent2rgb, 2 taesd, 3 auto */
+    /* Output cache (ComfyUI's flags): GRAPH_CACHE_DEFAULT keeps the 256 most recently
+     * used entries (our stand-in for --cache-ram); --cache-lru N keeps N; --cache-classic
+     * keeps only the current prompt's; --cache-none keeps nothing. */
+    int cache_mode;         /* graph_cache_mode */
+    int cache_lru;          /* N for GRAPH_CACHE_LRU */
 } graph_config;
+
+enum graph_cache_mode { GRAPH_CACHE_DEFAULT, GRAPH_CACHE_LRU, GRAPH_CACHE_CLASSIC, GRAPH_CACHE_NONE };
 
 /* Events for the WebSocket hub. sid is the client id to send to, or NULL for everyone.
  * Either json (a complete {"type":..,"data":..} message) or a binary frame (bin, len). */
@@ -39,6 +46,10 @@ void graph_set_event_sink(graph_event_fn fn, void *ud);
 /* The JSON status message {"type":"status","data":{"status":{"exec_info":{...}}}, "sid"?}
  * sent on connect (sid given) and on queue changes. Caller frees. */
 char *graph_status_message(const char *sid);
+/* {"type": "executing", "data": {"node": "<id>"}} when sid is the client of the prompt
+ * running now and a node is executing (sent after status on connect), else NULL.
+ * Caller frees. */
+char *graph_executing_message(const char *sid);
 
 graph_reply graph_get_prompt(void);                                  /* GET  /prompt */
 graph_reply graph_post_prompt(const char *body, size_t len);         /* POST /prompt */

@@ -4,8 +4,9 @@
  * the IS_CHANGED fingerprint and the constants of the node and of every ancestor), so
  * identical sub-graphs hit under any node ids. An entry holds the output slots (values
  * are shared by reference) and the node's UI dict. Only the worker thread touches the
- * cache. Between prompts it is trimmed to the most recently used CACHE_MAX entries;
- * /free empties it.
+ * cache. Between prompts it is trimmed (graph_config.cache_mode): to the most recently
+ * used CACHE_MAX (or --cache-lru N) entries, to the entries the last prompt used
+ * (classic), or to nothing (none); /free empties it.
  */
 #include "graph/graph.h"
 #include "graph/cache.h"
@@ -24,7 +25,7 @@ typedef struct centry {
 
 static centry *entries;
 static int n_entries, cap_entries;
-static uint64_t tick;
+static uint64_t tick, prompt_start;   /* entries used since prompt_start belong to this prompt */
 
 static void entry_free(centry *e) {
     for (int i = 0; i < e->h.n_outs; i++) vlist_clear(&e->h.outs[i]);
@@ -33,6 +34,7 @@ static void entry_free(centry *e) {
 }
 
 const cache_hit *cache_get(const char *key) {
+    if (G.cfg.cache_mode == GRAPH_CACHE_NONE) return NULL;
     for (int i = 0; i < n_entries; i++)
         if (!strcmp(entries[i].key, key)) {
             entries[i].used = ++tick;
@@ -42,6 +44,7 @@ const cache_hit *cache_get(const char *key) {
 }
 
 void cache_put(const char *key, const vlist *outs, int n_outs, const cJSON *ui) {
+    if (G.cfg.cache_mode == GRAPH_CACHE_NONE) return;
     for (int i = 0; i < n_entries; i++)
         if (!strcmp(entries[i].key, key)) { entry_free(&entries[i]); entries[i] = entries[--n_entries]; break; }
     if (n_entries == cap_entries) {
@@ -75,7 +78,10 @@ static int by_use_desc(const void *a, const void *b) {
 }
 
 void cache_trim(void) {
-    if (n_entries <= CACHE_MAX) return;
-    qsort(entries, (size_t)n_entries, sizeof *entries, by_use_desc);
-    while (n_entries > CACHE_MAX) entry_free(&entries[--n_entries]);
+    int keep = G.cfg.cache_mode == GRAPH_CACHE_LRU && G.cfg.cache_lru > 0 ? G.cfg.cache_lru : CACHE_MAX;
+    if (n_entries) qsort(entries, (size_t)n_entries, sizeof *entries, by_use_desc);
+    if (G.cfg.cache_mode == GRAPH_CACHE_CLASSIC)
+        for (keep = 0; keep < n_entries && entries[keep].used > prompt_start; keep++) {}
+    while (n_entries > keep) entry_free(&entries[--n_entries]);
+    prompt_start = tick;
 }

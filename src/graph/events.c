@@ -7,6 +7,7 @@
 #include "graph/graph.h"
 
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 #include <time.h>
 
@@ -57,7 +58,39 @@ static cJSON *status_data(const char *sid) {
 
 char *graph_status_message(const char *sid) { return message("status", status_data(sid)); }
 
+char *graph_executing_message(const char *sid) {
+    char node[256] = "";
+    pthread_mutex_lock(&G.lock);
+    const cJSON *client = G.running ? cJSON_GetObjectItemCaseSensitive(G.running->extra_data, "client_id") : NULL;
+    if (sid && cJSON_IsString(client) && !strcmp(client->valuestring, sid))
+        snprintf(node, sizeof node, "%s", G.executing);
+    pthread_mutex_unlock(&G.lock);
+    if (!node[0]) return NULL;
+    cJSON *d = cJSON_CreateObject();
+    cJSON_AddStringToObject(d, "node", node);
+    return message("executing", d);
+}
+
 void ev_status_broadcast(void) { ev_send(NULL, "status", status_data(NULL)); }
+
+void ev_progress_state(cJSON *nodes, const char *sid, const char *prompt_id, const char *node_id,
+                       double value, double max, const char *state) {
+    if (!nodes) return;
+    cJSON_DeleteItemFromObjectCaseSensitive(nodes, node_id);
+    cJSON *n = cJSON_AddObjectToObject(nodes, node_id);
+    cJSON_AddItemToObject(n, "value", json_new_float(value));
+    cJSON_AddItemToObject(n, "max", json_new_float(max));
+    cJSON_AddStringToObject(n, "state", state);
+    cJSON_AddStringToObject(n, "node_id", node_id);
+    cJSON_AddStringToObject(n, "prompt_id", prompt_id);
+    cJSON_AddStringToObject(n, "display_node_id", node_id);
+    cJSON_AddNullToObject(n, "parent_node_id");
+    cJSON_AddStringToObject(n, "real_node_id", node_id);
+    cJSON *d = cJSON_CreateObject();
+    cJSON_AddStringToObject(d, "prompt_id", prompt_id);
+    cJSON_AddItemToObject(d, "nodes", cJSON_Duplicate(nodes, 1));
+    ev_send(sid, "progress_state", d);
+}
 
 int64_t now_ms(void) {
     struct timespec ts;

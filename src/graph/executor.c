@@ -43,6 +43,7 @@ typedef struct xrun {
     const cJSON *extra_pnginfo;
     exec_outcome *out;
     cJSON *executed;        /* ids, in finish order */
+    cJSON *progress;        /* progress_state table: every node touched so far */
 } xrun;
 
 static xnode *find(xrun *r, const char *id) {
@@ -325,7 +326,8 @@ static int call_node(xrun *r, xnode *x, inputs *in, char **etype, char **emsg) {
                        .prompt_id = r->it->id, .client_id = r->sid, .consts = in->consts,
                        .in_names = in->names, .in_lists = in->lists, .n_in = in->n,
                        .index = def->flags & CI_INPUT_IS_LIST ? -1 : k,
-                       .prompt = r->it->prompt, .extra_pnginfo = r->extra_pnginfo, .outs = outs };
+                       .prompt = r->it->prompt, .extra_pnginfo = r->extra_pnginfo, .outs = outs,
+                       .progress_nodes = r->progress, .extra_data = r->it->extra_data };
         int rc = outs ? def->run(&c.base) : -1;
         if (!outs) { c.err_type = strdup("MemoryError"); c.err_msg = strdup("out of memory"); }
         int interrupted = c.interrupted || (rc != 0 && atomic_load(&G.interrupt));
@@ -378,10 +380,15 @@ static void report_stop(xrun *r, xnode *x, int how, const char *etype, const cha
 static int run_node(xrun *r, xnode *x) {
     if (x->hit) {   /* a cached output node: re-send its UI */
         send_executed(r, x, x->ui);
+        ev_progress_state(r->progress, r->sid, r->it->id, x->id, 1.0, 1.0, "finished");
         x->done = 1;
         return RUN_OK;
     }
     if (atomic_load(&G.interrupt)) { report_stop(r, x, RUN_INTERRUPTED, NULL, NULL, NULL); return RUN_INTERRUPTED; }
+    ev_progress_state(r->progress, r->sid, r->it->id, x->id, 0.0, 1.0, "running");
+    pthread_mutex_lock(&G.lock);
+    snprintf(G.executing, sizeof G.executing, "%s", x->id);
+    pthread_mutex_unlock(&G.lock);
     cJSON *d = node_event(r, x);
     cJSON_AddStringToObject(d, "prompt_id", r->it->id);
     to_client(r, "executing", d);
@@ -399,9 +406,15 @@ static int run_node(xrun *r, xnode *x) {
         cJSON_AddItemToArray(r->executed, cJSON_CreateString(x->id));
         if (x->keyed) cache_put(x->key, x->outs, x->reg->def->n_outputs, x->ui);
         if (x->ui) send_executed(r, x, x->ui);
+        const cJSON *st = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(r->progress, x->id), "max");
+        double max = st ? st->valuedouble : 1.0;
+        ev_progress_state(r->progress, r->sid, r->it->id, x->id, max, max, "finished");
     }
     free(etype); free(emsg);
     inputs_free(&in);
+    pthread_mutex_lock(&G.lock);
+    G.executing[0] = 0;
+    pthread_mutex_unlock(&G.lock);
     return rc;
 }
 
@@ -429,7 +442,7 @@ void executor_run(queue_item *it, exec_outcome *out) {
     out->messages = cJSON_CreateArray();
     out->status = 0;
     const cJSON *client = cJSON_GetObjectItemCaseSensitive(it->extra_data, "client_id");
-    xrun r = { .it = it, .out = out, .executed = cJSON_CreateArray(),
+    xrun r = { .it = it, .out = out, .executed = cJSON_CreateArray(), .progress = cJSON_CreateObject(),
                .sid = cJSON_IsString(client) ? client->valuestring : NULL,
                .extra_pnginfo = cJSON_GetObjectItemCaseSensitive(it->extra_data, "extra_pnginfo") };
     r.n = cJSON_GetArraySize(it->prompt);
@@ -467,4 +480,5 @@ void executor_run(queue_item *it, exec_outcome *out) {
     }
     free(r.nodes);
     cJSON_Delete(r.executed);
+    cJSON_Delete(r.progress);
 }

@@ -67,10 +67,12 @@ typedef struct call_rec {
     int n_in;
     int index;                  /* list index for per-element calls, -1 for whole lists */
     const cJSON *prompt, *extra_pnginfo;
+    const cJSON *extra_data;    /* the prompt's extra_data (preview_method) */
     vlist *outs;                /* n_outputs slots */
     cJSON *ui;                  /* object key -> array */
     char *err_type, *err_msg;
     int interrupted;
+    cJSON *progress_nodes;      /* the run's progress_state table */
 } call_rec;
 extern const ci_host graph_host;
 
@@ -98,6 +100,7 @@ void queue_item_free(queue_item *it);
 typedef struct graph_state {
     pthread_mutex_t lock;
     pthread_cond_t wake;
+    pthread_mutex_t status_order;   /* a queued prompt's status goes out before its start's */
     queue_item **pending; int n_pending, cap_pending;
     queue_item *running;
     int64_t counter;
@@ -105,11 +108,13 @@ typedef struct graph_state {
     pthread_t thread; int started;
     atomic_int interrupt;
     int free_models, free_memory;
+    char executing[256];        /* node running now ("" when none) */
     graph_config cfg;
 } graph_state;
 extern graph_state G;
 
 int queue_remaining_locked(void);
+int graph_on_free(void (*fn)(int free_memory));   /* host->on_free */
 queue_item *queue_pop_locked(void);
 int queue_cancel_pending_locked(const char *id);
 
@@ -135,6 +140,9 @@ const cJSON *history_entry_at_locked(int i, const char **id);
 void ev_send(const char *sid, const char *type, cJSON *data);   /* takes data */
 void ev_binary(const char *sid, const unsigned char *bin, size_t len);
 void ev_status_broadcast(void);
+/* Updates one node in a run's progress_state table and sends the whole table. */
+void ev_progress_state(cJSON *nodes, const char *sid, const char *prompt_id, const char *node_id,
+                       double value, double max, const char *state);
 int64_t now_ms(void);
 
 /* ---- small helpers ---- */

@@ -73,9 +73,14 @@ void registry_clear(void) {
 static cJSON *spec_resolved(const reg_node *n, const char *input, const cJSON *spec) {
     cJSON *out = cJSON_Duplicate(spec, 1);
     cJSON *type = cJSON_GetArrayItem(out, 0);
-    if (out && n->def->options && cJSON_IsArray(type) && cJSON_GetArraySize(type) == 0) {
+    cJSON *v3 = cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(out, 1), "options");
+    int legacy = cJSON_IsArray(type) && cJSON_GetArraySize(type) == 0;
+    int combo = cJSON_IsString(type) && !strcmp(type->valuestring, "COMBO") && cJSON_IsArray(v3) &&
+                cJSON_GetArraySize(v3) == 0;
+    if (out && n->def->options && (legacy || combo)) {
         cJSON *opts = n->def->options(&graph_host, input);
-        if (opts) cJSON_ReplaceItemInArray(out, 0, opts);
+        if (opts && legacy) cJSON_ReplaceItemInArray(out, 0, opts);
+        else if (opts) cJSON_ReplaceItemInObjectCaseSensitive(cJSON_GetArrayItem(out, 1), "options", opts);
     }
     return out;
 }
@@ -120,9 +125,18 @@ int registry_takes_validate(const reg_node *n, const char *input) {
 
 static cJSON *str_or_empty(const char *s) { return cJSON_CreateString(s ? s : ""); }
 
-/* One /object_info entry, keys in ComfyUI's order for classic (V1) nodes. */
+static cJSON *aliases_json(const ci_node_def *d, int null_when_empty) {
+    if (null_when_empty && (!d->search_aliases || !*d->search_aliases)) return cJSON_CreateNull();
+    cJSON *a = cJSON_CreateArray();
+    for (const char *const *p = d->search_aliases; p && *p; p++) cJSON_AddItemToArray(a, cJSON_CreateString(*p));
+    return a;
+}
+
+/* One /object_info entry. Classic (V1) nodes: ComfyUI's key order, optional keys only
+ * when set. V3 nodes: every key, nulls included, in the dataclass order. */
 cJSON *registry_object_info(const reg_node *n) {
     const ci_node_def *d = n->def;
+    int v3 = d->flags & CI_SCHEMA_V3;
     cJSON *e = cJSON_CreateObject();
     cJSON *input = cJSON_AddObjectToObject(e, "input");
     cJSON *order = cJSON_CreateObject();
@@ -148,24 +162,44 @@ cJSON *registry_object_info(const reg_node *n) {
         cJSON_AddItemToArray(names, cJSON_CreateString(o->name ? o->name : o->type));
         tooltips |= o->tooltip != NULL;
     }
+    cJSON *tt = NULL;
+    if (d->output_tooltips) {
+        tt = cJSON_CreateArray();
+        for (const char *const *t = d->output_tooltips; *t; t++) cJSON_AddItemToArray(tt, cJSON_CreateString(*t));
+    } else if (tooltips || v3) {
+        tt = cJSON_CreateArray();
+        for (int i = 0; i < d->n_outputs; i++)
+            cJSON_AddItemToArray(tt, d->outputs[i].tooltip ? cJSON_CreateString(d->outputs[i].tooltip)
+                                     : v3 ? cJSON_CreateNull() : cJSON_CreateString(""));
+    }
+    if (v3) {
+        cJSON_AddItemToObject(e, "output_tooltips", tt);
+        cJSON_AddNullToObject(e, "output_matchtypes");
+    }
     cJSON_AddStringToObject(e, "name", d->name);
     cJSON_AddItemToObject(e, "display_name", cJSON_CreateString(d->display_name ? d->display_name : d->name));
     cJSON_AddItemToObject(e, "description", str_or_empty(d->description));
     cJSON_AddStringToObject(e, "python_module", d->python_module ? d->python_module : "nodes");
     cJSON_AddItemToObject(e, "category", str_or_empty(d->category));
     cJSON_AddBoolToObject(e, "output_node", !!(d->flags & CI_OUTPUT_NODE));
-    cJSON_AddBoolToObject(e, "has_intermediate_output", !!(d->flags & CI_HAS_INTERMEDIATE_OUTPUT));
-    if (tooltips) {
-        cJSON *tt = cJSON_AddArrayToObject(e, "output_tooltips");
-        for (int i = 0; i < d->n_outputs; i++)
-            cJSON_AddItemToArray(tt, str_or_empty(d->outputs[i].tooltip));
+    if (v3) {
+        cJSON_AddBoolToObject(e, "deprecated", !!(d->flags & CI_DEPRECATED));
+        cJSON_AddBoolToObject(e, "experimental", !!(d->flags & CI_EXPERIMENTAL));
+        cJSON_AddBoolToObject(e, "dev_only", !!(d->flags & CI_DEV_ONLY));
+        cJSON_AddFalseToObject(e, "api_node");
+        cJSON_AddNullToObject(e, "price_badge");
+        cJSON_AddItemToObject(e, "search_aliases", aliases_json(d, 1));
+        cJSON_AddItemToObject(e, "essentials_category", d->essentials_category
+                              ? cJSON_CreateString(d->essentials_category) : cJSON_CreateNull());
+        cJSON_AddBoolToObject(e, "has_intermediate_output", !!(d->flags & CI_HAS_INTERMEDIATE_OUTPUT));
+        return e;
     }
+    cJSON_AddBoolToObject(e, "has_intermediate_output", !!(d->flags & CI_HAS_INTERMEDIATE_OUTPUT));
+    if (tt) cJSON_AddItemToObject(e, "output_tooltips", tt);
     if (d->flags & CI_DEPRECATED) cJSON_AddTrueToObject(e, "deprecated");
     if (d->flags & CI_EXPERIMENTAL) cJSON_AddTrueToObject(e, "experimental");
     if (d->flags & CI_DEV_ONLY) cJSON_AddTrueToObject(e, "dev_only");
-    cJSON *aliases = cJSON_AddArrayToObject(e, "search_aliases");
-    for (const char *const *a = d->search_aliases; a && *a; a++)
-        cJSON_AddItemToArray(aliases, cJSON_CreateString(*a));
+    cJSON_AddItemToObject(e, "search_aliases", aliases_json(d, 0));
     if (d->essentials_category) cJSON_AddStringToObject(e, "essentials_category", d->essentials_category);
     return e;
 }

@@ -414,9 +414,14 @@ static int run_custom_validator(vctx *c, vnode *n, cJSON *inputs, cJSON *errors)
     return -1;
 }
 
+/* Python's default recursion limit, which bounds ComfyUI's recursive validation; a
+ * deeper chain is answered as the RecursionError ComfyUI would report. */
+#define MAX_DEPTH 1000
+
 static int validate_node(vctx *c, vnode *n) {
     if (n->state == V_VALID) return R_OK;
     if (n->state == V_INVALID) return R_INVALID;
+    if (c->depth >= MAX_DEPTH) return raise(c, "RecursionError", strdup("maximum recursion depth exceeded"));
     n->state = V_ACTIVE;
     c->stack[c->depth++] = n;
     cJSON *inputs = cJSON_GetObjectItemCaseSensitive(n->node, "inputs");

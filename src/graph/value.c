@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "base/folders.h"
 
 /* ---- values ---- */
 
@@ -70,6 +71,7 @@ static const cJSON *value_as_json(const ci_value *v) { return v ? v->json : NULL
 int vlist_push(vlist *l, ci_value *v) {
     if (!v) return -1;
     if (l->n == l->cap) {
+        if (l->cap > (1 << 28)) { value_unref(v); return -1; }   /* a runaway list */
         int cap = l->cap ? l->cap * 2 : 2;
         ci_value **p = realloc(l->v, (size_t)cap * sizeof *p);
         if (!p) { value_unref(v); return -1; }
@@ -186,6 +188,8 @@ static int h_interrupted(ci_call *c) {
 static int h_progress(ci_call *c, int64_t value, int64_t max) {
     call_rec *r = rec(c);
     if (h_interrupted(c)) return 1;
+    ev_progress_state(r->progress_nodes, r->client_id, r->prompt_id, r->node_id, (double)value,
+                      (double)max, "running");
     cJSON *d = cJSON_CreateObject();
     cJSON_AddItemToObject(d, "value", json_new_int(value));
     cJSON_AddItemToObject(d, "max", json_new_int(max));
@@ -195,16 +199,32 @@ static int h_progress(ci_call *c, int64_t value, int64_t max) {
     return 0;
 }
 
+/* Type 4 (PREVIEW_IMAGE_WITH_METADATA): BE type, BE metadata length, metadata JSON,
+ * image bytes. The server re-encodes it as type 1 for clients that did not announce
+ * supports_preview_metadata. */
 static void h_preview(ci_call *c, int format, const unsigned char *data, size_t len) {
     call_rec *r = rec(c);
-    unsigned char *frame = malloc(len + 8);
-    if (!frame) return;
-    uint32_t hdr[2] = { 1, (uint32_t)format };
-    for (int i = 0; i < 2; i++)
-        for (int b = 0; b < 4; b++) frame[i * 4 + b] = (unsigned char)(hdr[i] >> (24 - 8 * b));
-    memcpy(frame + 8, data, len);
-    ev_binary(r->client_id, frame, len + 8);
+    cJSON *m = cJSON_CreateObject();
+    cJSON_AddStringToObject(m, "node_id", r->node_id);
+    cJSON_AddStringToObject(m, "prompt_id", r->prompt_id);
+    cJSON_AddStringToObject(m, "display_node_id", r->node_id);
+    cJSON_AddNullToObject(m, "parent_node_id");
+    cJSON_AddStringToObject(m, "real_node_id", r->node_id);
+    cJSON_AddStringToObject(m, "image_type", format == 2 ? "image/png" : "image/jpeg");
+    char *meta = json_print(m);
+    cJSON_Delete(m);
+    size_t ml = meta ? strlen(meta) : 0;
+    unsigned char *frame = meta ? malloc(8 + ml + len) : NULL;
+    if (frame) {
+        uint32_t hdr[2] = { 4, (uint32_t)ml };
+        for (int i = 0; i < 2; i++)
+            for (int b = 0; b < 4; b++) frame[i * 4 + b] = (unsigned char)(hdr[i] >> (24 - 8 * b));
+        memcpy(frame + 8, meta, ml);
+        memcpy(frame + 8 + ml, data, len);
+        ev_binary(r->client_id, frame, 8 + ml + len);
+    }
     free(frame);
+    free(meta);
 }
 
 static const char *h_dir(ci_dir which) {
@@ -219,6 +239,23 @@ static const char *h_dir(ci_dir which) {
 static int h_disable_metadata(void) { return G.cfg.disable_metadata; }
 
 static const cJSON *h_value_as_json(const ci_value *v) { return value_as_json(v); }
+
+static int h_preview_method(ci_call *c) {
+    static const char *names[] = { "none", "latent2rgb", "taesd", "auto" };
+    const cJSON *m = cJSON_GetObjectItemCaseSensitive(rec(c)->extra_data, "preview_method");
+    for (int i = 0; cJSON_IsString(m) && i < 4; i++)
+        if (!strcmp(m->valuestring, names[i])) return i;
+    return G.cfg.preview_method;
+}
+
+static cJSON *h_model_files(const char *folder) {
+    str_list l = {0};
+    if (folders_list(folder, &l) < 0) return NULL;
+    cJSON *a = cJSON_CreateArray();
+    for (int i = 0; i < l.n; i++) cJSON_AddItemToArray(a, cJSON_CreateString(l.items[i]));
+    str_list_free(&l);
+    return a;
+}
 
 const ci_host graph_host = {
     .abi_version = CI_ABI_VERSION,
@@ -240,10 +277,14 @@ const ci_host graph_host = {
     .value_unref = value_unref,
     .set_output = h_set_output,
     .ui_add = h_ui_add,
-    .fail = h_fail,
+    .raise_error = h_fail,
     .progress = h_progress,
     .interrupted = h_interrupted,
     .preview = h_preview,
     .dir = h_dir,
     .disable_metadata = h_disable_metadata,
+    .preview_method = h_preview_method,
+    .model_files = h_model_files,
+    .model_path = folders_resolve,
+    .on_free = graph_on_free,
 };

@@ -4,7 +4,8 @@
  * status goes out, the executor runs, history is written, status goes out again and
  * finally `executing {node: null}` -- in that order, so a client that waits for the
  * null node can read /history at once. Between prompts the /free flags are applied:
- * models live only as cached outputs, so dropping the cache is what unloads them.
+ * packs' free hooks run (unload), and free_memory also empties the output cache,
+ * which holds the last references to models.
  */
 #include "graph/graph.h"
 
@@ -12,18 +13,31 @@
 #include <string.h>
 #include "base/log.h"
 
+static void (*free_hooks[16])(int free_memory);
+static int n_free_hooks;
+
+int graph_on_free(void (*fn)(int free_memory)) {
+    if (!fn || n_free_hooks == (int)(sizeof free_hooks / sizeof *free_hooks)) return -1;
+    free_hooks[n_free_hooks++] = fn;
+    return 0;
+}
+
 static void apply_free_flags_locked(void) {
     if (!G.free_models && !G.free_memory) return;
+    int memory = G.free_memory;
     G.free_models = G.free_memory = 0;
     pthread_mutex_unlock(&G.lock);
-    cache_clear();
-    log_info("graph: cache cleared (/free)");
+    if (memory) cache_clear();
+    for (int i = 0; i < n_free_hooks; i++) free_hooks[i](memory);
+    log_info("graph: /free applied (%s)", memory ? "models unloaded, cache emptied" : "models unloaded");
     pthread_mutex_lock(&G.lock);
 }
 
 static void run_one(queue_item *it) {
     atomic_store(&G.interrupt, 0);
+    pthread_mutex_lock(&G.status_order);   /* after the POST that queued it has sent its status */
     ev_status_broadcast();
+    pthread_mutex_unlock(&G.status_order);
     exec_outcome out = {0};
     executor_run(it, &out);
     const cJSON *client = cJSON_GetObjectItemCaseSensitive(it->extra_data, "client_id");

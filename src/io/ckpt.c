@@ -164,8 +164,10 @@ static int ckpt_read(ckpt *c, const uint8_t *buf, size_t len, char *err) {
     }
     if (len >= 2 && buf[0] == 0x1f && buf[1] == 0x8b)
         return io_fail(err, "gzip-compressed file: decompress it first");
-    /* Anything else: let the safetensors reader name the problem (short file, bad length). */
-    c->format = CKPT_SAFETENSORS;
+    if (len >= 9)
+        return io_fail(err, "unrecognised file format: not safetensors (8-byte length, then "
+                            "'{'), a PyTorch zip or a pickle");
+    c->format = CKPT_SAFETENSORS;      /* too short for anything: say so in its terms */
     return st_read(c, buf, len, err);
 }
 
@@ -200,7 +202,7 @@ ckpt *ckpt_open(const char *path, char **err) {
     char msg[IO_ERR_LEN];
     ckpt *c = ckpt_alloc(path, err);
     if (!c) return NULL;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);   /* a FIFO must not block us */
     struct stat st;
     if (fd < 0 || fstat(fd, &st) != 0) {
         snprintf(msg, sizeof msg, "cannot open: %s", strerror(errno));

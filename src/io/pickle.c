@@ -9,12 +9,16 @@
  */
 #include "io/pickle.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "io/ckpt_internal.h"
 
 #define PK_MAX_MEMO (1u << 20)
+#define PK_MAX_VALUES (1u << 24)     /* a real data.pkl builds a few thousand */
+#define PK_MAX_TENSORS (1u << 22)
+#define PK_MAX_NEST 2
 
 typedef enum { PV_NONE, PV_BOOL, PV_INT, PV_FLOAT, PV_STR, PV_TUPLE, PV_LIST, PV_DICT,
                PV_GLOBAL, PV_STORAGE, PV_TENSOR } pv_kind;
@@ -62,7 +66,14 @@ static int pk_grow(void **arr, size_t *cap, size_t need, size_t elem) {
     return 0;
 }
 
+static int pk_oom(pk *k) {
+    if (k->npool >= PK_MAX_VALUES)
+        return io_fail(k->err, "pickle builds more than %u values; not a state dict", PK_MAX_VALUES);
+    return io_fail(k->err, "out of memory");
+}
+
 static pv *pk_new(pk *k, pv_kind kind) {
+    if (k->npool >= PK_MAX_VALUES) return NULL;
     if (pk_grow((void **)&k->pool, &k->pcap, k->npool + 1, sizeof *k->pool)) return NULL;
     pv *v = calloc(1, sizeof *v);
     if (v) { v->k = kind; k->pool[k->npool++] = v; }
@@ -70,9 +81,9 @@ static pv *pk_new(pk *k, pv_kind kind) {
 }
 
 static int pk_push(pk *k, pv *v) {
-    if (!v) return io_fail(k->err, "out of memory");
+    if (!v) return pk_oom(k);
     if (pk_grow((void **)&k->stack, &k->scap, k->sp + 1, sizeof *k->stack))
-        return io_fail(k->err, "out of memory");
+        return pk_oom(k);
     k->stack[k->sp++] = v;
     return 0;
 }
@@ -85,19 +96,15 @@ static pv *pk_pop(pk *k) {
 
 static int pk_append(pk *k, pv *c, pv *v) {
     if (pk_grow((void **)&c->it, &c->cap, c->n + 1, sizeof *c->it))
-        return io_fail(k->err, "out of memory");
+        return pk_oom(k);
     c->it[c->n++] = v;
     return 0;
 }
 
-/* dict[key] = value; a repeated string key replaces the earlier value, as in Python. */
+/* dict[key] = value. Keys are not deduplicated (that would cost O(n) per item): the
+ * pickler never repeats a key, and a crafted repeat ends as a duplicate-name error. */
 static int pk_setitem(pk *k, pv *d, pv *key, pv *value) {
     if (d->k != PV_DICT) return io_fail(k->err, "pickle sets an item on a non-dict");
-    for (size_t i = 0; key->k == PV_STR && i < d->n; i += 2)
-        if (d->it[i]->k == PV_STR && strcmp(d->it[i]->s, key->s) == 0) {
-            d->it[i + 1] = value;
-            return 0;
-        }
     return pk_append(k, d, key) || pk_append(k, d, value) ? -1 : 0;
 }
 
@@ -118,7 +125,7 @@ static int pk_string(pk *k, size_t lenbytes) {
     k->p += lenbytes;
     if (pk_need(k, n)) return -1;
     pv *v = pk_new(k, PV_STR);
-    if (!v || !(v->s = malloc(n + 1))) return io_fail(k->err, "out of memory");
+    if (!v || !(v->s = malloc(n + 1))) return pk_oom(k);
     memcpy(v->s, k->p, n);
     v->s[n] = 0;
     v->n = n;
@@ -134,7 +141,7 @@ static int pk_int(pk *k, int64_t i) {
 
 static int pk_global_named(pk *k, const char *mod, const char *name) {
     pv *v = pk_new(k, PV_GLOBAL);
-    if (!v) return io_fail(k->err, "out of memory");
+    if (!v) return pk_oom(k);
     if (!strcmp(mod, "collections") && !strcmp(name, "OrderedDict")) v->i = G_ORDERED_DICT;
     else if (!strcmp(mod, "torch._utils") && !strcmp(name, "_rebuild_tensor_v2")) v->i = G_REBUILD_TENSOR_V2;
     else if (!strcmp(mod, "torch._utils") && !strcmp(name, "_rebuild_parameter")) v->i = G_REBUILD_PARAMETER;
@@ -178,7 +185,7 @@ static int pk_collect(pk *k, pv_kind kind, pv **out) {
     if (!k->nmarks) return io_fail(k->err, "pickle uses a MARK that was never set");
     size_t m = k->marks[--k->nmarks];
     pv *v = pk_new(k, kind);
-    if (!v) return io_fail(k->err, "out of memory");
+    if (!v) return pk_oom(k);
     for (size_t i = m; i < k->sp; i++)
         if (pk_append(k, v, k->stack[i])) return -1;
     k->sp = m;
@@ -188,7 +195,7 @@ static int pk_collect(pk *k, pv_kind kind, pv **out) {
 
 static int pk_tuple_n(pk *k, size_t n) {
     pv *v = pk_new(k, PV_TUPLE);
-    if (!v) return io_fail(k->err, "out of memory");
+    if (!v) return pk_oom(k);
     size_t floor = k->nmarks ? k->marks[k->nmarks - 1] : 0;
     if (k->sp < floor + n) return io_fail(k->err, "pickle stack underflow");
     for (size_t i = k->sp - n; i < k->sp; i++)
@@ -213,7 +220,7 @@ static int pk_rebuild_tensor(pk *k, const pv *a, pv **out) {
     if ((a->n != 6 && a->n != 7) || a->it[0]->k != PV_STORAGE || a->it[1]->k != PV_INT)
         return io_fail(k->err, "_rebuild_tensor_v2 called with unexpected arguments");
     pv *v = pk_new(k, PV_TENSOR);
-    if (!v || !(v->t = calloc(1, sizeof *v->t))) return io_fail(k->err, "out of memory");
+    if (!v || !(v->t = calloc(1, sizeof *v->t))) return pk_oom(k);
     pk_tensor *t = v->t;
     int ns = 0;
     if (pk_int_tuple(k, a->it[2], t->ne, &t->ndim) || pk_int_tuple(k, a->it[3], t->stride, &ns))
@@ -260,11 +267,11 @@ static int pk_persid(pk *k) {
         pid->it[1]->i != G_STORAGE || pid->it[2]->k != PV_STR || pid->it[4]->k != PV_INT)
         return io_fail(k->err, "unexpected persistent id (not a torch storage reference)");
     pv *v = pk_new(k, PV_STORAGE);
-    if (!v) return io_fail(k->err, "out of memory");
+    if (!v) return pk_oom(k);
     v->dt = pid->it[1]->dt;
     v->s = strdup(pid->it[2]->s);
     v->i = pid->it[4]->i;
-    if (!v->s) return io_fail(k->err, "out of memory");
+    if (!v->s) return pk_oom(k);
     return pk_push(k, v);
 }
 
@@ -274,7 +281,7 @@ static int pk_memo_put(pk *k, uint64_t idx) {
     if (idx >= k->memo_cap) {
         size_t n = k->memo_cap;
         if (pk_grow((void **)&k->memo, &k->memo_cap, idx + 1, sizeof *k->memo))
-            return io_fail(k->err, "out of memory");
+            return pk_oom(k);
         memset(k->memo + n, 0, (k->memo_cap - n) * sizeof *k->memo);
     }
     if (!k->memo[idx]) k->memo_len++;
@@ -310,7 +317,7 @@ static int pk_step(pk *k, uint8_t op, int *stop) {
     case '.': *stop = 1; return 0;                                             /* STOP */
     case '(':                                                                  /* MARK */
         if (pk_grow((void **)&k->marks, &k->mcap, k->nmarks + 1, sizeof *k->marks))
-            return io_fail(k->err, "out of memory");
+            return pk_oom(k);
         k->marks[k->nmarks++] = k->sp;
         return 0;
     case '}': return pk_push(k, pk_new(k, PV_DICT));                           /* EMPTY_DICT */
@@ -414,6 +421,35 @@ static const pv *pk_unwrap(const pv *root) {
     return root;
 }
 
+typedef struct pk_walk {
+    pk_emit emit;
+    void *ctx;
+    char *err;
+    size_t emitted;
+} pk_walk;
+
+/* The dict's tensors in order; nested dicts (textual-inversion .pt files keep their
+ * vectors in "string_to_param") are flattened as "outer.inner", at most PK_MAX_NEST
+ * deep. Shared sub-dicts can multiply names, hence the cap on the total. */
+static int pk_emit_dict(pk_walk *w, const pv *d, const char *prefix, int depth) {
+    for (size_t i = 0; i < d->n; i += 2) {
+        const pv *key = d->it[i], *v = d->it[i + 1];
+        if (key->k != PV_STR || (v->k != PV_TENSOR && (v->k != PV_DICT || depth == PK_MAX_NEST)))
+            continue;
+        if (++w->emitted > PK_MAX_TENSORS)
+            return io_fail(w->err, "the pickle names more than %u tensors", PK_MAX_TENSORS);
+        size_t n = strlen(prefix) + key->n + 2;
+        char *name = malloc(n);
+        if (!name) return io_fail(w->err, "out of memory");
+        snprintf(name, n, "%s%s%s", prefix, key->s, v->k == PV_DICT ? "." : "");
+        int rc = v->k == PV_TENSOR ? w->emit(w->ctx, name, v->t, w->err)
+                                   : pk_emit_dict(w, v, name, depth + 1);
+        free(name);
+        if (rc) return -1;
+    }
+    return 0;
+}
+
 static void pk_free(pk *k) {
     for (size_t i = 0; i < k->npool; i++) {
         free(k->pool[i]->s);
@@ -438,9 +474,8 @@ int pk_load_state_dict(const uint8_t *prog, size_t len, pk_emit emit, void *ctx,
     if (!rc && k.sp != 1) rc = io_fail(err, "pickle leaves %zu values on the stack, expected 1", k.sp);
     const pv *sd = rc ? NULL : pk_unwrap(k.stack[0]);
     if (!rc && sd->k != PV_DICT) rc = io_fail(err, "the pickle does not hold a dict of tensors");
-    for (size_t i = 0; !rc && i < sd->n; i += 2)
-        if (sd->it[i]->k == PV_STR && sd->it[i + 1]->k == PV_TENSOR)
-            rc = emit(ctx, sd->it[i]->s, sd->it[i + 1]->t, err);
+    pk_walk w = {emit, ctx, err, 0};
+    if (!rc) rc = pk_emit_dict(&w, sd, "", 0);
     pk_free(&k);
     return rc;
 }

@@ -57,69 +57,90 @@ static const clip_key clip_layer_keys[] = {
 };
 #define CLIP_LAYER_KEYS (sizeof clip_layer_keys / sizeof *clip_layer_keys)
 
-/* The named tensor with the expected shape, widened to an owned f32 copy. */
-static tensor *bind(const ckpt *c, const clip_config *cfg, int ndim, const int *dims,
-                    char **err, const char *prefix, const char *mid, const char *name) {
-    int64_t ne[2];
+/* HF-named weight `name` of encoder layer `layer` (-1: outside the layers) with the
+ * expected shape, widened to an owned f32 copy. */
+static tensor *bind(const clip_source *s, const clip_config *cfg, int layer, const char *name,
+                    int ndim, const int *dims, char **err) {
+    int64_t ne[2], want[2];
     for (int i = 0; i < ndim; i++)
-        ne[i] = dims[i] == DIM_D ? cfg->dim : dims[i] == DIM_MLP ? cfg->mlp : dims[i];
-    const tensor *t = ckpt_want(c, err, ndim, ne, "%s%s%s", prefix, mid, name);
+        ne[i] = want[i] = dims[i] == DIM_D ? cfg->dim : dims[i] == DIM_MLP ? cfg->mlp : dims[i];
+    char key[CLIP_KEY_MAX];
+    int third;
+    clip_source_key(s, layer, name, key, sizeof key, &third);
+    if (third) want[0] *= 3;
+    const tensor *t = ckpt_want(s->c, err, ndim, want, "%s", key);
     if (!t) return NULL;
-    tensor *f = tensor_to_f32(t);
-    if (!f) *err = clip_errf("out of memory widening %s%s%s", prefix, mid, name);
+    tensor *part = third ? tensor_view(t->dt, ndim, ne,
+                                       (char *)t->data + (size_t)(third - 1) * (t->nbytes / 3))
+                         : NULL;
+    tensor *f = third && !part ? NULL : tensor_to_f32(part ? part : t);
+    tensor_free(part);
+    if (!f) *err = clip_errf("out of memory widening %s", key);
     return f;
 }
 
-/* Width, vocabulary and positions from the embeddings, depth from the layer keys. */
-static int clip_detect(const ckpt *c, const char *prefix, clip_config *cfg, char **err) {
-    const tensor *tok = ckpt_want(c, err, 0, NULL, "%sembeddings.token_embedding.weight", prefix);
-    if (!tok) return -1;
-    const tensor *pos = ckpt_want(c, err, 0, NULL, "%sembeddings.position_embedding.weight",
-                                  prefix);
+/* Shape of HF-named weight `name` (layer as for bind), or NULL with *err set. */
+static const tensor *peek(const clip_source *s, int layer, const char *name, char **err) {
+    char key[CLIP_KEY_MAX];
+    int third;
+    clip_source_key(s, layer, name, key, sizeof key, &third);
+    return ckpt_want(s->c, err, 0, NULL, "%s", key);
+}
+
+/* Width, vocabulary and positions from the embeddings, depth from the layer keys. The
+ * family follows from the width: OpenAI's ViT-L (768, SD1) uses quick_gelu and pads
+ * with END; the OpenCLIP encoders use erf GELU and pad with 0, and SD2's ViT-H (1024)
+ * takes the penultimate layer unless CLIPSetLastLayer says otherwise. */
+static int clip_detect(const clip_source *s, clip_config *cfg, char **err) {
+    const tensor *tok = peek(s, -1, "embeddings.token_embedding.weight", err);
+    const tensor *pos = tok ? peek(s, -1, "embeddings.position_embedding.weight", err) : NULL;
     if (!pos) return -1;
     cfg->vocab = (int)tok->ne[0];
     cfg->dim = (int)tok->ne[1];
     cfg->positions = (int)pos->ne[0];
-    if (tok->ndim != 2 || pos->ndim != 2 || cfg->dim <= 0 || cfg->dim % CLIP_HEAD_DIM || pos->ne[1] != cfg->dim ||
-        cfg->positions < 2 || cfg->vocab < 2) {
-        *err = clip_errf("%sembeddings: unexpected shapes [%lld,%lld] and [%lld,%lld]", prefix,
-                         (long long)tok->ne[0], (long long)tok->ne[1], (long long)pos->ne[0],
-                         (long long)pos->ne[1]);
+    if (tok->ndim != 2 || pos->ndim != 2 || cfg->dim <= 0 || cfg->dim % CLIP_HEAD_DIM ||
+        pos->ne[1] != cfg->dim || cfg->positions < 2 || cfg->vocab < 2) {
+        *err = clip_errf("%s: token/position embeddings of unexpected shapes [%lld,%lld] and "
+                         "[%lld,%lld]", s->prefix, (long long)tok->ne[0], (long long)tok->ne[1],
+                         (long long)pos->ne[0], (long long)pos->ne[1]);
         return -1;
     }
     cfg->heads = cfg->dim / CLIP_HEAD_DIM;
-    char name[512];
+    char key[CLIP_KEY_MAX];
+    int third;
     for (cfg->layers = 0;; cfg->layers++) {
-        snprintf(name, sizeof name, "%sencoder.layers.%d.layer_norm1.weight", prefix, cfg->layers);
-        if (!ckpt_get(c, name)) break;
+        clip_source_key(s, cfg->layers, "layer_norm1.weight", key, sizeof key, &third);
+        if (!ckpt_get(s->c, key)) break;
     }
-    const tensor *fc1 = ckpt_want(c, err, 0, NULL, "%sencoder.layers.0.mlp.fc1.weight", prefix);
+    const tensor *fc1 = peek(s, 0, "mlp.fc1.weight", err);
     if (!fc1) return -1;
     cfg->mlp = (int)fc1->ne[0];
-    /* OpenAI's ViT-L uses quick_gelu; the OpenCLIP encoders (H, bigG) use erf GELU. */
     cfg->act = cfg->dim == 768 ? ACT_QUICK_GELU : ACT_GELU;
     cfg->pad_id = cfg->dim == 768 ? 49407 : 0;
+    cfg->default_skip = cfg->dim == 1024 ? -2 : -1;
+    cfg->layer_norm_hidden = 1;
     return 0;
 }
 
-static int clip_bind(clip_model *m, const ckpt *c, const char *prefix, char **err) {
+static int clip_bind(clip_model *m, const clip_source *s, char **err) {
     clip_weights *w = &m->w;
     const clip_config *cfg = &m->cfg;
     static const int d[1] = {DIM_D};
     int tok[2] = {cfg->vocab, DIM_D}, pos[2] = {cfg->positions, DIM_D};
-    if (!(w->token_embedding = bind(c, cfg, 2, tok, err, prefix, "", "embeddings.token_embedding.weight")) ||
-        !(w->position_embedding = bind(c, cfg, 2, pos, err, prefix, "", "embeddings.position_embedding.weight")) ||
-        !(w->final_layer_norm_w = bind(c, cfg, 1, d, err, prefix, "", "final_layer_norm.weight")) ||
-        !(w->final_layer_norm_b = bind(c, cfg, 1, d, err, prefix, "", "final_layer_norm.bias")))
+    w->token_embedding = bind(s, cfg, -1, "embeddings.token_embedding.weight", 2, tok, err);
+    w->position_embedding =
+        w->token_embedding ? bind(s, cfg, -1, "embeddings.position_embedding.weight", 2, pos, err)
+                           : NULL;
+    if (!w->position_embedding ||
+        !(w->final_layer_norm_w = bind(s, cfg, -1, "final_layer_norm.weight", 1, d, err)) ||
+        !(w->final_layer_norm_b = bind(s, cfg, -1, "final_layer_norm.bias", 1, d, err)))
         return -1;
     w->layers = calloc((size_t)cfg->layers, sizeof *w->layers);
     if (!w->layers) { *err = clip_errf("out of memory"); return -1; }
     for (int l = 0; l < cfg->layers; l++) {
-        char mid[64];
-        snprintf(mid, sizeof mid, "encoder.layers.%d.", l);
         for (size_t k = 0; k < CLIP_LAYER_KEYS; k++) {
             const clip_key *key = &clip_layer_keys[k];
-            tensor *t = bind(c, cfg, key->ndim, key->dims, err, prefix, mid, key->name);
+            tensor *t = bind(s, cfg, l, key->name, key->ndim, key->dims, err);
             if (!t) return -1;
             *(tensor **)((char *)&w->layers[l] + key->off) = t;
         }
@@ -142,13 +163,18 @@ clip_model *clip_load(const ckpt *c, const char *prefix, const tokenizer *tok, c
     clip_model *m = calloc(1, sizeof *m);
     if (!m) { *err = clip_errf("out of memory"); return NULL; }
     m->tok = tok;
-    if (clip_detect(c, prefix, &m->cfg, err) || clip_bind(m, c, prefix, err)) {
+    clip_source src;
+    clip_source_init(&src, c, prefix);
+    if (clip_detect(&src, &m->cfg, err) || clip_bind(m, &src, err)) {
         clip_free(m);
         return NULL;
     }
     m->mask = causal_mask(m->cfg.positions);
-    m->arena = arena_new();
-    if (!m->mask || !m->arena) {
+    m->io = arena_new();
+    m->scratch = arena_new();
+    m->hold[0] = arena_new();
+    m->hold[1] = arena_new();
+    if (!m->mask || !m->io || !m->scratch || !m->hold[0] || !m->hold[1]) {
         *err = clip_errf("out of memory");
         clip_free(m);
         return NULL;
@@ -163,12 +189,15 @@ void clip_free(clip_model *m) {
     tensor_free(w->position_embedding);
     tensor_free(w->final_layer_norm_w);
     tensor_free(w->final_layer_norm_b);
+    tensor_free(w->text_projection);
     for (int l = 0; w->layers && l < m->cfg.layers; l++)
         for (size_t k = 0; k < CLIP_LAYER_KEYS; k++)
             tensor_free(*(tensor **)((char *)&w->layers[l] + clip_layer_keys[k].off));
     free(w->layers);
     tensor_free(m->mask);
-    if (m->arena) arena_free(m->arena);
+    arena *arenas[] = {m->io, m->scratch, m->hold[0], m->hold[1]};
+    for (size_t i = 0; i < sizeof arenas / sizeof *arenas; i++)
+        if (arenas[i]) arena_free(arenas[i]);
     for (size_t i = 0; i < m->n_emb_dirs; i++) free(m->emb_dirs[i]);
     free(m->emb_dirs);
     free(m);
@@ -183,7 +212,7 @@ static tensor *clip_embeddings(const clip_model *m, const int32_t *ids, const in
                                const float *embeds, int batch, char **err) {
     const clip_config *cfg = &m->cfg;
     const int64_t P = cfg->positions, D = cfg->dim;
-    tensor *x = arena_tensor(m->arena, DT_F32, 3, (int64_t[]){batch, P, D});
+    tensor *x = arena_tensor(m->io, DT_F32, 3, (int64_t[]){batch, P, D});
     if (!x) { *err = clip_errf("out of memory"); return NULL; }
     const float *tok = m->w.token_embedding->data, *pos = m->w.position_embedding->data;
     float *out = x->data;
@@ -221,24 +250,38 @@ static tensor *clip_layer_forward(const clip_model *m, const clip_layer *L, cons
     return op_linear(h, L->fc2_w, L->fc2_b, ACT_NONE, x);
 }
 
+static tensor *as_f32(tensor *x) { return x && x->dt != DT_F32 ? op_cast(x, DT_F32) : x; }
+
 static tensor *final_norm_f32(const clip_model *m, const tensor *x) {
-    tensor *y = op_layer_norm(x, m->w.final_layer_norm_w, m->w.final_layer_norm_b, CLIP_LN_EPS);
-    return y && y->dt != DT_F32 ? op_cast(y, DT_F32) : y;
+    return as_f32(op_layer_norm(x, m->w.final_layer_norm_w, m->w.final_layer_norm_b,
+                                CLIP_LN_EPS));
+}
+
+/* A copy of t carved from a. */
+static tensor *arena_copy(arena *a, const tensor *t) {
+    tensor *c = t ? arena_tensor(a, t->dt, t->ndim, t->ne) : NULL;
+    if (c) memcpy(c->data, t->data, t->nbytes);
+    return c;
 }
 
 int clip_forward(clip_model *m, const int32_t *ids, const int32_t *embed_idx,
                  const float *embeds, int batch, int hidden_index, tensor **final,
                  tensor **hidden, char **err) {
     *err = NULL;
-    arena *prev = arena_use(m->arena);
-    arena_reset(m->arena);
+    arena *prev = arena_use(m->io);
+    arena_reset(m->io);
     tensor *x = clip_embeddings(m, ids, embed_idx, embeds, batch, err), *h = NULL;
     for (int l = 0; x && l < m->cfg.layers; l++) {
-        x = clip_layer_forward(m, &m->w.layers[l], x);
-        if (l == hidden_index) h = x;
+        arena_use(m->scratch);
+        arena_reset(m->scratch);
+        tensor *y = clip_layer_forward(m, &m->w.layers[l], x);
+        arena_reset(m->hold[l % 2]);   /* held the output of layer l-2, dead by now */
+        x = arena_copy(m->hold[l % 2], y);
+        if (l == hidden_index) h = arena_copy(m->io, y);
     }
+    arena_use(m->io);
     *final = x ? final_norm_f32(m, x) : NULL;
-    if (hidden) *hidden = h ? final_norm_f32(m, h) : NULL;
+    if (hidden) *hidden = !h ? NULL : m->cfg.layer_norm_hidden ? final_norm_f32(m, h) : as_f32(h);
     arena_use(prev);
     if (*final && (!hidden || *hidden)) return 0;
     if (!*err) *err = clip_errf("CLIP text encoder: a tensor op failed (out of memory?)");

@@ -26,7 +26,10 @@ typedef struct clip_config {
     int vocab;        /* 49408 */
     int positions;    /* 77 */
     act_kind act;     /* quick_gelu for clip_l, gelu for the OpenCLIP encoders */
-    int32_t pad_id;   /* padding token: 49407 for clip_l */
+    int32_t pad_id;   /* padding token: 49407 for clip_l, 0 for the OpenCLIP encoders */
+    int default_skip; /* clip skip without CLIPSetLastLayer: -1 (SD1 clip_l), -2 (SD2 clip_h) */
+    int layer_norm_hidden;   /* a hidden layer's output goes through the final layer norm
+                                (SD1, SD2: 1; SDXL: 0) */
 } clip_config;
 
 typedef struct clip_layer {              /* encoder.layers.N. */
@@ -45,13 +48,16 @@ typedef struct clip_weights {
     tensor *position_embedding;          /* embeddings.position_embedding.weight (positions, dim) */
     clip_layer *layers;                  /* (layers) */
     tensor *final_layer_norm_w, *final_layer_norm_b;   /* (dim) */
+    tensor *text_projection;             /* text_projection.weight (proj, dim), or NULL */
 } clip_weights;
 
 typedef struct clip_model clip_model;
 
-/* Bind and widen the text model's weights under `prefix`. The configuration comes from
- * the shapes (width, depth, MLP size). NULL on failure with *err set (malloc'd). The
- * tokenizer is borrowed and must outlive the model. */
+/* Bind and widen the text model's weights under `prefix`, in Hugging Face naming (SD1:
+ * CLIP_SD1_PREFIX) or OpenCLIP naming (SD2: "cond_stage_model.model."), whichever the
+ * checkpoint has. The configuration comes from the shapes (width, depth, MLP size).
+ * NULL on failure with *err set (malloc'd). The tokenizer is borrowed and must outlive
+ * the model; the checkpoint need not (weights are copied). */
 clip_model *clip_load(const ckpt *c, const char *prefix, const tokenizer *tok, char **err);
 void clip_free(clip_model *m);
 const clip_config *clip_get_config(const clip_model *m);
@@ -63,16 +69,19 @@ int clip_set_embedding_dirs(clip_model *m, const char *const *dirs, size_t n);
 /* The transformer on a batch of token rows: ids (batch, positions) with -1 marking slots
  * whose input vector comes from embeds (rows indexed by embed_idx). Returns in *final
  * the final-layer-norm output (batch, positions, dim) and, when hidden is not NULL, the
- * output of encoder layer `hidden_index` (0-based) passed through the final layer norm.
- * Results are f32 tensors from the model's arena, valid until the next call. */
+ * output of encoder layer `hidden_index` (0-based), through the final layer norm when
+ * config.layer_norm_hidden is set.
+ * Results are f32 tensors from the model's arenas, valid until the next call. */
 int clip_forward(clip_model *m, const int32_t *ids, const int32_t *embed_idx,
                  const float *embeds, int batch, int hidden_index, tensor **final,
                  tensor **hidden, char **err);
 
 /* CLIPTextEncode: tokenize with weights, encode every 77-token chunk, apply token weights
  * against the empty prompt, concatenate the chunks. clip_skip is CLIPSetLastLayer's value:
- * -1 the last layer, -2 the penultimate one, ... (0 or beyond the depth: the last).
- * *cond (1, 77*chunks, dim) and *pooled (1, dim) are owned f32 tensors. */
+ * -1 the last layer, -2 the penultimate one, ... (beyond the depth: the last); 0 is the
+ * model's default (config.default_skip).
+ * *cond (1, 77*chunks, dim) and *pooled (1, dim, or the projection's width) are owned f32
+ * tensors. */
 int clip_encode(clip_model *m, const char *text, int clip_skip, tensor **cond,
                 tensor **pooled, char **err);
 

@@ -349,7 +349,9 @@ static int is_contraction(const uint32_t *c, size_t n, size_t *len) {
     return 0;
 }
 
-static int is_other(uint32_t c) { return !tok_is_space(c) && !tok_is_letter(c) && !tok_is_number(c); }
+static int is_other(uint32_t c) {
+    return !tok_is_space(c) && !tok_is_letter(c) && !tok_is_number(c);
+}
 
 /* Normalise n code points and BPE every piece of the CLIP pre-tokenizer regex. */
 static int encode_text(const tokenizer *t, const uint32_t *text, size_t n, tok_ids *out) {

@@ -230,6 +230,20 @@ int tokenize_with_weights(const tokenizer *t, const char *prompt, const tok_opti
     return rc;
 }
 
+int tok_chunks_pad_to(tok_chunks *c, size_t n, const tokenizer *t, int32_t pad_id) {
+    if (n <= c->n_chunks) return 0;
+    tok_token *v = realloc(c->tok, n * TOK_CHUNK_LEN * sizeof *v);
+    if (!v) return -1;
+    c->tok = v;
+    for (size_t i = c->n_chunks * TOK_CHUNK_LEN; i < n * TOK_CHUNK_LEN; i++) {
+        size_t j = i % TOK_CHUNK_LEN;
+        int32_t id = j == 0 ? tokenizer_start_id(t) : j == 1 ? tokenizer_end_id(t) : pad_id;
+        v[i] = (tok_token){id, -1, 1.0, 0};
+    }
+    c->n_chunks = n;
+    return 0;
+}
+
 void tok_chunks_free(tok_chunks *c) {
     free(c->tok);
     free(c->embeds);

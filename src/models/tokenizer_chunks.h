@@ -49,5 +49,8 @@ typedef struct tok_options {
 int tokenize_with_weights(const tokenizer *t, const char *prompt, const tok_options *o,
                           tok_chunks *out, char *err, size_t errlen);
 void tok_chunks_free(tok_chunks *c);
+/* Append empty-prompt chunks [START, END, PAD...] until there are n (ComfyUI pads the
+ * shorter of SDXL's two token lists this way). Returns 0, or -1 on OOM. */
+int tok_chunks_pad_to(tok_chunks *c, size_t n, const tokenizer *t, int32_t pad_id);
 
 #endif

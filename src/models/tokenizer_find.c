@@ -39,7 +39,8 @@ tokenizer *tokenizer_find(const char *name, const char *override_dir, const char
             len = snprintf(dir, sizeof dir, "%s/tokenizers/%s", CI_DATADIR, name);
         if (len < (int)sizeof dir && has_vocab(dir)) return tokenizer_load(dir, err, errlen);
         if (used < sizeof tried)
-            used += (size_t)snprintf(tried + used, sizeof tried - used, "%s%s", used ? ", " : "", dir);
+            used += (size_t)snprintf(tried + used, sizeof tried - used, "%s%s",
+                                     used ? ", " : "", dir);
     }
     snprintf(err, errlen,
              "no CLIP tokenizer vocabulary (vocab.json, merges.txt) found; looked in: %s. "

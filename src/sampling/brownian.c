@@ -32,8 +32,11 @@ struct bt_tree {
     bt_node *nodes;
     int count, cap;
     float *root_w;               /* (n) increment over the whole root interval */
-    float *buf[3];               /* (n) scratch for walking down from the root */
-    int *path, path_cap;
+    float *part;                 /* (n) scratch: one covering node's increment */
+    rng *gen;                    /* reseeded for every bridge draw */
+    int *path, path_len, path_cap;   /* the cached walk: node per depth ... */
+    float **path_w;                  /* ... and its increment (n floats each) */
+    int *want, want_cap;             /* the walk being computed */
     int *cover, ncover, cover_cap;
 };
 
@@ -178,37 +181,60 @@ static int locate(bt_tree *t, int i, double ta, double tb) {
 
 /* ---- values ---- */
 
-/* The increment of node i: walk from the root applying the bridge at each level. */
+/* Make room for a cached path of `depth` nodes. */
+static int path_reserve(bt_tree *t, int depth) {
+    if (depth <= t->path_cap) return 0;
+    int *p = realloc(t->path, (size_t)depth * sizeof *p);
+    if (!p) return -1;
+    t->path = p;
+    float **w = realloc(t->path_w, (size_t)depth * sizeof *w);
+    if (!w) return -1;
+    t->path_w = w;
+    for (int k = t->path_cap; k < depth; k++) t->path_w[k] = NULL;
+    for (int k = t->path_cap; k < depth; k++)
+        if (!(t->path_w[k] = malloc((size_t)t->n * sizeof(float)))) return -1;
+    t->path_cap = depth;
+    return 0;
+}
+
+/* The increment of node i: walk from the root applying the bridge at each level.
+ * The last walked path stays cached (path[k], path_w[k] for k < path_len): queries
+ * come in neighbouring pieces, so most of a walk is a shared prefix. */
 static int node_value(bt_tree *t, int i, float *out) {
     int depth = 0;
     for (int j = i; j >= 0; j = t->nodes[j].parent) depth++;
-    if (depth > t->path_cap) {
-        int *p = realloc(t->path, (size_t)depth * sizeof *p);
-        if (!p) return -1;
-        t->path = p;
-        t->path_cap = depth;
+    if (path_reserve(t, depth)) return -1;
+    int *want = t->want;
+    if (depth > t->want_cap) {
+        want = realloc(t->want, (size_t)depth * sizeof *want);
+        if (!want) return -1;
+        t->want = want;
+        t->want_cap = depth;
     }
-    for (int j = i, k = depth - 1; j >= 0; j = t->nodes[j].parent) t->path[k--] = j;
-    float *cur = t->buf[0], *z = t->buf[1];
-    memcpy(cur, t->root_w, (size_t)t->n * sizeof *cur);
-    rng *r = malloc(sizeof *r);
-    if (!r) return -1;
-    for (int k = 1; k < depth; k++) {
-        const bt_node *p = &t->nodes[t->path[k - 1]];
+    for (int j = i, k = depth - 1; j >= 0; j = t->nodes[j].parent) want[k--] = j;
+    int k = 0;
+    while (k < t->path_len && k < depth && t->path[k] == want[k]) k++;
+    if (k == 0) {
+        memcpy(t->path_w[0], t->root_w, (size_t)t->n * sizeof(float));
+        t->path[0] = 0;
+        k = 1;
+    }
+    for (; k < depth; k++) {
+        const bt_node *p = &t->nodes[want[k - 1]];
+        const float *pw = t->path_w[k - 1];
+        float *z = t->path_w[k];
         double h_rec = 1.0 / (p->end - p->start);
         double ld = p->mid - p->start, rd = p->end - p->mid;
         float lf = (float)ld, hf = (float)h_rec, sd = (float)sqrt(ld * rd * h_rec);
-        rng_seed(r, p->w_seed);
-        rng_randn(r, z, t->n);
-        for (int64_t e = 0; e < t->n; e++) z[e] = lf * cur[e] * hf + sd * z[e];
-        if (t->nodes[t->path[k]].is_left) {
-            float *tmp = cur; cur = z; z = tmp;
-        } else {
-            for (int64_t e = 0; e < t->n; e++) cur[e] = cur[e] - z[e];
-        }
+        rng_seed(t->gen, p->w_seed);
+        rng_randn(t->gen, z, t->n);
+        for (int64_t e = 0; e < t->n; e++) z[e] = lf * pw[e] * hf + sd * z[e];
+        if (!t->nodes[want[k]].is_left)
+            for (int64_t e = 0; e < t->n; e++) z[e] = pw[e] - z[e];
+        t->path[k] = want[k];
     }
-    free(r);
-    memcpy(out, cur, (size_t)t->n * sizeof *out);
+    t->path_len = depth;
+    memcpy(out, t->path_w[depth - 1], (size_t)t->n * sizeof *out);
     return 0;
 }
 
@@ -218,19 +244,17 @@ bt_tree *bt_new(int64_t n, double t0, double t1, uint64_t seed) {
     if (!t) return NULL;
     t->n = n;
     t->entropy = seed;
-    t->root_w = malloc((size_t)n * 4 * sizeof(float));
-    rng *r = malloc(sizeof *r);
-    if (!t->root_w || !r || node_add(t, t0, t1, -1, 0) < 0) {
-        free(r);
+    t->root_w = malloc((size_t)n * 2 * sizeof(float));
+    t->gen = malloc(sizeof *t->gen);
+    if (!t->root_w || !t->gen || node_add(t, t0, t1, -1, 0) < 0) {
         bt_free(t);
         return NULL;
     }
-    for (int k = 0; k < 3; k++) t->buf[k] = t->root_w + (size_t)(k + 1) * (size_t)n;
+    t->part = t->root_w + n;
     uint32_t seeds[3];
     bt_seed_sequence(seed, 0, 0, 0, 3, seeds);
-    rng_seed(r, seeds[0]);
-    rng_randn(r, t->root_w, n);
-    free(r);
+    rng_seed(t->gen, seeds[0]);
+    rng_randn(t->gen, t->root_w, n);
     float scale = (float)sqrt(t1 - t0);
     for (int64_t e = 0; e < n; e++) t->root_w[e] = t->root_w[e] * scale;
     return t;
@@ -240,6 +264,10 @@ void bt_free(bt_tree *t) {
     if (!t) return;
     free(t->nodes);
     free(t->root_w);
+    free(t->gen);
+    for (int k = 0; k < t->path_cap; k++) free(t->path_w[k]);
+    free(t->path_w);
+    free(t->want);
     free(t->path);
     free(t->cover);
     free(t);
@@ -257,7 +285,7 @@ int bt_increment(bt_tree *t, double ta, double tb, float *w) {
     }
     t->ncover = 0;
     if (locate(t, 0, ta, tb)) return -3;
-    float *part = t->buf[2];
+    float *part = t->part;
     for (int c = 0; c < t->ncover; c++) {
         if (node_value(t, t->cover[c], c == 0 ? w : part)) return -3;
         if (c > 0)

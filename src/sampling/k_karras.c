@@ -123,13 +123,10 @@ out:
     return rc;
 }
 
-/* torch.lerp(a, b, 0.5) on the CPU: weight >= 0.5 evaluates from the b end. */
-static float lerp_half(float a, float b) { return b - (b - a) * 0.5f; }
-
 /* One DPM-Solver-2 step from sigma to target through the log-midpoint; x updated. */
 static int dpm2_step(const smp_ctx *c, float *x, const float *d, float sigma, float target,
                      float *x2, float *den2) {
-    float mid = expf(lerp_half(logf(sigma), logf(target)));
+    float mid = expf(smp_lerp(logf(sigma), logf(target), 0.5f));
     float dt1 = mid - sigma, dt2 = target - sigma;
     for (int64_t k = 0; k < c->n; k++) x2[k] = x[k] + d[k] * dt1;
     int rc = smp_denoise(c, x2, mid, den2, NULL);

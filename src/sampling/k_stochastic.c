@@ -1,7 +1,8 @@
 /* k_stochastic.c -- samplers that re-noise from the default noise sampler every step:
  * ddpm (ancestral DDPM posterior in VP variables), lcm (jump to D, re-noise to the
  * next sigma), er_sde (extended reverse-time SDE, 3 stages) and seeds_2 / seeds_3
- * (stochastic exponential derivative-free solvers), all with eta = s_noise = 1.
+ * (stochastic exponential derivative-free solvers) and the exponential Heun pair built
+ * on SEEDS-2, all with s_noise = 1.
  */
 #include "sampling/sampler_impl.h"
 
@@ -117,11 +118,6 @@ out:
     return rc;
 }
 
-/* torch.lerp on the CPU: from the start below weight 0.5, from the end above. */
-static float lerpf(float a, float b, float w) {
-    return w < 0.5f ? a + w * (b - a) : b - (b - a) * (1.0f - w);
-}
-
 /* One SEEDS stage: x_new = sigma_to/sigma * exp(-r h) * x - alpha * (combination of D's),
  * plus the stage's share of the SDE noise, which carries over between stages. */
 typedef struct seeds_state {
@@ -143,14 +139,18 @@ static void seeds_noise(const smp_ctx *c, seeds_state *st, float *x, float f, fl
 
 static float ei_phi2(float h) { return (expm1f(h) - h) / h; }
 
-int smp_seeds_2(const smp_ctx *c, float *x, const float *s, int nsig) {
+/* SEEDS-2 with midpoint fraction r. phi2 = 0: the second stage uses lerp(D, D2, 1/2r)
+ * with phi_1 (seeds_2, r = 1/2); phi2 = 1: the phi_2 weights of upstream ComfyUI's
+ * newer seeds_2, which with r = 1 is the exponential Heun method (exp_heun_2_x0, eta 0;
+ * exp_heun_2_x0_sde, eta 1). With eta 0 no noise is drawn at all. */
+static int seeds_2(const smp_ctx *c, float *x, const float *s, int nsig, float r, float eta, int phi2) {
     float *b[5] = {0};
     int rc = smp_alloc(c, 5, b);
     if (rc) return rc;
     float *den = b[0], *x2 = b[1], *den2 = b[2];
     seeds_state st = {.sde = b[3], .draw = b[4]};
     smp_noise_init(&st.ns, c->seed);
-    const float r = 0.5f;
+    const int inject = eta > 0.0f;
     for (int i = 0; i + 1 < nsig; i++) {
         SMP_TRY(smp_denoise(c, x, s[i], den, NULL));
         SMP_TRY(smp_step(c, i, nsig - 1, x, den));
@@ -158,21 +158,35 @@ int smp_seeds_2(const smp_ctx *c, float *x, const float *s, int nsig) {
             memcpy(x, den, (size_t)c->n * sizeof *x);
             continue;
         }
-        float ls = -logf(s[i]), lt = -logf(s[i + 1]), h = lt - ls, h_eta = h * 2.0f;
-        float ls1 = lerpf(ls, lt, r), s1 = expf(-ls1);
+        float ls = -logf(s[i]), lt = -logf(s[i + 1]), h = lt - ls, h_eta = h * (eta + 1.0f);
+        float ls1 = smp_lerp(ls, lt, r), s1 = expf(-ls1);
         float alpha_s1 = s1 * expf(ls1), alpha_t = s[i + 1] * expf(lt);
-        float a = s1 / s[i] * expf(-r * h), e = alpha_s1 * expm1f(-r * h_eta);
+        float a = s1 / s[i] * expf(-r * h * eta), e = alpha_s1 * expm1f(-r * h_eta);
         for (int64_t k = 0; k < c->n; k++) x2[k] = a * x[k] - e * den[k];
-        seeds_noise(c, &st, x2, -r * h, s1, 1);
+        if (inject) seeds_noise(c, &st, x2, -r * h * eta, s1, 1);
         SMP_TRY(smp_denoise(c, x2, s1, den2, NULL));
-        a = s[i + 1] / s[i] * expf(-h);
-        e = alpha_t * expm1f(-h_eta);
-        for (int64_t k = 0; k < c->n; k++) x[k] = a * x[k] - e * lerpf(den[k], den2[k], 1.0f);
-        seeds_noise(c, &st, x, (r - 1.0f) * h, s[i + 1], 0);
+        a = s[i + 1] / s[i] * expf(-h * eta);
+        if (phi2) {
+            float b2 = ei_phi2(-h_eta) / r, b1 = expm1f(-h_eta) - b2;
+            for (int64_t k = 0; k < c->n; k++) x[k] = a * x[k] - alpha_t * (b1 * den[k] + b2 * den2[k]);
+        } else {
+            e = alpha_t * expm1f(-h_eta);
+            float fac = (float)(1.0 / (2.0 * r));
+            for (int64_t k = 0; k < c->n; k++) x[k] = a * x[k] - e * smp_lerp(den[k], den2[k], fac);
+        }
+        if (inject) seeds_noise(c, &st, x, (r - 1.0f) * h * eta, s[i + 1], 0);
     }
 out:
     smp_free(b);
     return rc;
+}
+
+int smp_seeds_2(const smp_ctx *c, float *x, const float *s, int n) { return seeds_2(c, x, s, n, 0.5f, 1.0f, 0); }
+int smp_exp_heun_2_x0(const smp_ctx *c, float *x, const float *s, int n) {
+    return seeds_2(c, x, s, n, 1.0f, 0.0f, 1);
+}
+int smp_exp_heun_2_x0_sde(const smp_ctx *c, float *x, const float *s, int n) {
+    return seeds_2(c, x, s, n, 1.0f, 1.0f, 1);
 }
 
 int smp_seeds_3(const smp_ctx *c, float *x, const float *s, int nsig) {
@@ -192,7 +206,7 @@ int smp_seeds_3(const smp_ctx *c, float *x, const float *s, int nsig) {
             continue;
         }
         float ls = -logf(s[i]), lt = -logf(s[i + 1]), h = lt - ls, h_eta = h * 2.0f;
-        float ls1 = lerpf(ls, lt, r1f), ls2 = lerpf(ls, lt, r2f);
+        float ls1 = smp_lerp(ls, lt, r1f), ls2 = smp_lerp(ls, lt, r2f);
         float s1 = expf(-ls1), s2 = expf(-ls2);
         float alpha_s1 = s1 * expf(ls1), alpha_s2 = s2 * expf(ls2), alpha_t = s[i + 1] * expf(lt);
         /* stage 1: to s1 */

@@ -8,8 +8,9 @@
  * noise sampler (torch's mt19937 seeded with the node seed, one randn per draw) for
  * ancestral samplers, the Brownian tree for the SDE samplers.
  *
- * The table lists every name of ComfyUI's KSampler combo in its order; the few we do
- * not implement carry supported = 0 so the validator can refuse them by name.
+ * The table lists every name of ComfyUI's KSampler combo in its order, each with its
+ * function (all are implemented today; an entry with fn == NULL would be refused with
+ * SMP_ERR_UNSUPPORTED, so a validator can reject it by name).
  */
 #ifndef CI_SAMPLING_SAMPLER_H
 #define CI_SAMPLING_SAMPLER_H
@@ -45,6 +46,7 @@ typedef struct smp_ctx {
     void *progress_ctx;
     int64_t n;                     /* elements of x: batch * channels * h * w */
     uint64_t seed;                 /* the node seed: ancestral noise, Brownian tree */
+    const model_sampling *ms;      /* the model's schedule (sa_solver's noise interval) */
 } smp_ctx;
 
 typedef int (*smp_sampler_fn)(const smp_ctx *c, float *x, const float *sigmas, int nsig);
@@ -54,6 +56,7 @@ typedef struct smp_sampler {
     smp_sampler_fn fn;             /* NULL when not supported */
     int discard_penultimate;       /* KSampler builds steps+1 and drops sigma[-2] */
     int needs_uncond;              /* cfg_pp: the model must return uncond too */
+    int inpaint_fresh_noise;       /* ddim: inpainting re-noise drawn from seed + 1 */
 } smp_sampler;
 
 extern const smp_sampler smp_samplers[];

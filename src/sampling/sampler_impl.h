@@ -33,6 +33,17 @@ void smp_noise_draw(smp_noise *ns, float *out, int64_t n);
 /* get_ancestral_step in f32: the sigma to step down to and the noise to add back. */
 void smp_ancestral_step(float sigma_from, float sigma_to, float eta, float *down, float *up);
 
+/* torch.lerp(a, b, w) on the CPU: from the start below weight 0.5, from the end above. */
+static inline float smp_lerp(float a, float b, float w) {
+    return w < 0.5f ? a + w * (b - a) : b - (b - a) * (1.0f - w);
+}
+
+/* Solve a z = b (n <= SMP_SOLVE_MAX, partial pivoting, in double): the small linear
+ * systems of UniPC and SA-Solver, which torch solves with LAPACK in f32. a and b are
+ * overwritten. */
+#define SMP_SOLVE_MAX 4
+void smp_solve(int n, double a[SMP_SOLVE_MAX][SMP_SOLVE_MAX], double *b, double *z);
+
 /* The samplers (sampler names map to these in sampler.c). */
 int smp_euler(const smp_ctx *c, float *x, const float *s, int n);
 int smp_euler_ancestral(const smp_ctx *c, float *x, const float *s, int n);
@@ -66,7 +77,11 @@ int smp_gradient_estimation(const smp_ctx *c, float *x, const float *s, int n);
 int smp_gradient_estimation_cfg_pp(const smp_ctx *c, float *x, const float *s, int n);
 int smp_er_sde(const smp_ctx *c, float *x, const float *s, int n);
 int smp_seeds_2(const smp_ctx *c, float *x, const float *s, int n);
+int smp_exp_heun_2_x0(const smp_ctx *c, float *x, const float *s, int n);
+int smp_exp_heun_2_x0_sde(const smp_ctx *c, float *x, const float *s, int n);
 int smp_seeds_3(const smp_ctx *c, float *x, const float *s, int n);
+int smp_sa_solver(const smp_ctx *c, float *x, const float *s, int n);
+int smp_sa_solver_pece(const smp_ctx *c, float *x, const float *s, int n);
 int smp_uni_pc(const smp_ctx *c, float *x, const float *s, int n);
 int smp_uni_pc_bh2(const smp_ctx *c, float *x, const float *s, int n);
 

@@ -45,27 +45,6 @@ static int unipc_model(unipc *u, const float *x, float sigma, float *out) {
     return SMP_OK;
 }
 
-/* Solve the n x n system a z = b (row-major a, n <= 3) by partial pivoting. */
-static void solve_small(int n, double a[3][3], double *b, double *z) {
-    for (int col = 0; col < n; col++) {
-        int piv = col;
-        for (int r = col + 1; r < n; r++)
-            if (fabs(a[r][col]) > fabs(a[piv][col])) piv = r;
-        for (int k = 0; k < n; k++) { double t = a[col][k]; a[col][k] = a[piv][k]; a[piv][k] = t; }
-        double t = b[col]; b[col] = b[piv]; b[piv] = t;
-        for (int r = col + 1; r < n; r++) {
-            double f = a[r][col] / a[col][col];
-            for (int k = col; k < n; k++) a[r][k] -= f * a[col][k];
-            b[r] -= f * b[col];
-        }
-    }
-    for (int r = n - 1; r >= 0; r--) {
-        double acc = b[r];
-        for (int k = r + 1; k < n; k++) acc -= a[r][k] * z[k];
-        z[r] = acc / a[r][r];
-    }
-}
-
 /* One step from the newest history point to sigma t with the given order; x in/out.
  * With the corrector, the model value at the new point lands in u->mt. */
 static int unipc_update(unipc *u, float *x, float t, int order, int corrector) {
@@ -82,7 +61,7 @@ static int unipc_update(unipc *u, float *x, float t, int order, int corrector) {
     }
     rks[order - 1] = 1.0f;
     float bh = u->bh2 ? expm1f(hh) : hh, b[3];
-    double rmat[3][3];
+    double rmat[SMP_SOLVE_MAX][SMP_SOLVE_MAX];
     float fact = 1.0f;
     for (int i = 1; i <= order; i++) {
         for (int k = 0; k < order; k++) rmat[i - 1][k] = powf(rks[k], (float)(i - 1));
@@ -90,16 +69,16 @@ static int unipc_update(unipc *u, float *x, float t, int order, int corrector) {
         fact *= (float)(i + 1);
         phik = phik / hh - 1.0f / fact;
     }
-    double rp[3] = {0}, rc_[3] = {0}, a[3][3], bb[3];
+    double rp[SMP_SOLVE_MAX] = {0}, rc_[SMP_SOLVE_MAX] = {0}, a[SMP_SOLVE_MAX][SMP_SOLVE_MAX], bb[SMP_SOLVE_MAX];
     if (order == 2) rp[0] = 0.5;
     else if (order == 3) {
         for (int r = 0; r < 2; r++) { bb[r] = b[r]; for (int k = 0; k < 2; k++) a[r][k] = rmat[r][k]; }
-        solve_small(2, a, bb, rp);
+        smp_solve(2, a, bb, rp);
     }
     if (order == 1) rc_[0] = 0.5;
     else {
         for (int r = 0; r < order; r++) { bb[r] = b[r]; for (int k = 0; k < order; k++) a[r][k] = rmat[r][k]; }
-        solve_small(order, a, bb, rc_);
+        smp_solve(order, a, bb, rc_);
     }
     float ratio = sigma_t / sigma0, ap = alpha_t * phi1, ab = alpha_t * bh;
     float rhop[2] = {(float)rp[0], (float)rp[1]}, rhoc[3] = {(float)rc_[0], (float)rc_[1], (float)rc_[2]};

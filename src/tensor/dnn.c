@@ -164,7 +164,8 @@ int dnn_exec_any(const pentry *e, int n, const dnn_arg *args, int dst_is_input) 
         conv[i] = args[i];
         const dnnl_memory_desc_t *want =
             dnnl_primitive_desc_query_md(e->pd, dnnl_query_exec_arg_md, args[i].arg);
-        if (!want || dnnl_memory_desc_equal(want, args[i].md)) continue;
+        /* Scales and other attribute args have no layout to convert. */
+        if (!want || want->ndims == 0 || dnnl_memory_desc_equal(want, args[i].md)) continue;
         conv[i].md = want;
         conv[i].ptr = scratch_alloc(&s, dnnl_memory_desc_get_size(want));
         if (!conv[i].ptr) rc = dnn_fail("scratch", dnnl_out_of_memory);

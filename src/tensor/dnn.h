@@ -14,7 +14,7 @@
 
 /* Op ids for cache keys. */
 enum { PK_CONV = 1, PK_MATMUL, PK_LNORM, PK_GNORM_AFFINE, PK_SOFTMAX, PK_ELTWISE, PK_BINARY,
-       PK_CONCAT, PK_REORDER, PK_RESAMPLE, PK_PREPARE };
+       PK_CONCAT, PK_REORDER, PK_RESAMPLE, PK_QUANT };
 
 dnnl_data_type_t dnn_dt(dtype dt);
 /* Plain row-major descriptor. */

@@ -10,6 +10,7 @@
 #include "tensor/ops_internal.h"
 #include "backend/backend.h"
 #include "backend/engine.h"
+#include "tensor/int8.h"
 #include "tensor/prepare.h"
 
 
@@ -17,6 +18,8 @@ typedef struct {
     dnnl_memory_desc_t src, wei, bias, dst;
     int stride, pad, has_bias, any;
     dtype cdt;   /* compute dtype: src, weights and dst of the primitive */
+    int int8;    /* s8 src and weights, f32 dst, bias as a post-op (int8.h) */
+    dnnl_memory_desc_t chan;      /* (1, K, 1, 1) f32: int8 scale and bias post-op operand */
     act_kind act;
     int sum;
 } conv_ctx;
@@ -24,17 +27,20 @@ typedef struct {
 static dnnl_primitive_desc_t make_conv(void *p) {
     conv_ctx *c = p;
     dnnl_memory_desc_t src, wei, dst, bias;
-    dnn_md_as(&src, &c->src, c->cdt, c->any);
-    dnn_md_as(&wei, &c->wei, c->cdt, c->any);
-    dnn_md_as(&dst, &c->dst, c->cdt, c->any);
+    /* int8 convolutions exist only in blocked/NHWC layouts: always `any` for them. */
+    int any = c->any || c->int8;
+    dnn_md_as(&src, &c->src, c->int8 ? DT_I8 : c->cdt, any);
+    dnn_md_as(&wei, &c->wei, c->int8 ? DT_I8 : c->cdt, any);
+    dnn_md_as(&dst, &c->dst, c->cdt, any);
     dnn_md_as(&bias, &c->bias, DT_F32, 0);
     dnnl_dims_t strides = {c->stride, c->stride}, pad = {c->pad, c->pad};
     dnnl_convolution_desc_t d;
     if (dnnl_convolution_forward_desc_init(&d, dnnl_forward_inference, dnnl_convolution_direct,
-                                           &src, &wei, c->has_bias ? &bias : NULL, &dst,
+                                           &src, &wei, c->has_bias && !c->int8 ? &bias : NULL, &dst,
                                            strides, pad, pad) != dnnl_success)
         return NULL;
-    dnnl_primitive_attr_t attr = dnn_attr(1.0f, c->act, c->sum);
+    dnnl_primitive_attr_t attr = c->int8 ? int8_attr(&c->chan, c->has_bias, c->act, c->sum)
+                                         : dnn_attr(1.0f, c->act, c->sum);
     dnnl_primitive_desc_t pd = NULL;
     dnnl_primitive_desc_create(&pd, &d, attr, backend_engine(), NULL);
     dnnl_primitive_attr_destroy(attr);
@@ -64,6 +70,16 @@ static tensor *conv_check(const tensor *x, const tensor *w, const tensor *bias, 
     return (tensor *)x;   /* any non-NULL: arguments are fine */
 }
 
+/* The float convolution call: src, (prepared) weights, bias, dst. */
+static int conv_exec(const conv_ctx *c, const pentry *e, const tensor *x, const tensor *w,
+                     const tensor *bias, tensor *y) {
+    dnn_arg a[4] = {{DNNL_ARG_SRC, &c->src, x->data}, {DNNL_ARG_DST, &c->dst, y->data}};
+    int n = 2;
+    a[n++] = prepare_weights_arg(w, e, &c->wei);
+    if (bias) a[n++] = (dnn_arg){DNNL_ARG_BIAS, &c->bias, bias->data};
+    return dnn_exec_any(e, n, a, c->sum);
+}
+
 tensor *op_conv2d(const tensor *x, const tensor *w, const tensor *bias,
                   int stride, int pad, int groups, act_kind act, const tensor *residual) {
     int64_t oh, ow;
@@ -76,7 +92,8 @@ tensor *op_conv2d(const tensor *x, const tensor *w, const tensor *bias,
     tensor *y = ops_out(cdt, 4, yne);
     if (!y || tensor_numel(y) == 0) return y;
 
-    conv_ctx c = {.cdt = cdt, .stride = stride, .pad = pad, .has_bias = bias != NULL, .any = opt >= OPT_O2,
+    conv_ctx c = {.cdt = cdt, .int8 = backend_int8() && groups == 1 && w->storage != T_ARENA,
+                  .stride = stride, .pad = pad, .has_bias = bias != NULL, .any = opt >= OPT_O2,
                   .act = fuse ? act : ACT_NONE, .sum = fuse && residual};
     dnn_md_of(&c.src, x);
     dnn_md_of(&c.dst, y);
@@ -87,6 +104,8 @@ tensor *op_conv2d(const tensor *x, const tensor *w, const tensor *bias,
         dnn_md(&c.wei, w->dt, 5, gd);
     }
     if (bias) dnn_md(&c.bias, bias->dt, 1, one_ne);
+    int64_t po_ne[4] = {1, K, 1, 1};
+    dnn_md(&c.chan, DT_F32, 4, po_ne);
 
     pkey k;
     pkey_init(&k, PK_CONV);
@@ -100,15 +119,17 @@ tensor *op_conv2d(const tensor *x, const tensor *w, const tensor *bias,
     pkey_push(&k, c.sum);
     pkey_push(&k, c.any);
     pkey_push(&k, cdt);
+    pkey_push(&k, c.int8);
     const pentry *e = pcache_get(&k, make_conv, &c);
     if (!e) return dnn_fail("convolution primitive", dnnl_unimplemented), NULL;
 
     if (c.sum && ops_copy(y, residual)) return NULL;
-    dnn_arg a[4] = {{DNNL_ARG_SRC, &c.src, x->data}, {DNNL_ARG_DST, &c.dst, y->data}};
-    int n = 2;
-    a[n++] = prepare_weights_arg(w, e, &c.wei);
-    if (bias) a[n++] = (dnn_arg){DNNL_ARG_BIAS, &c.bias, bias->data};
-    if (dnn_exec_any(e, n, a, c.sum)) return NULL;
+    if (c.int8) {
+        int8_call ic = {e, x, &c.src, w, &c.wei, 0, bias, &c.chan, y, &c.dst, c.sum};
+        if (int8_run(&ic)) return NULL;
+    } else if (conv_exec(&c, e, x, w, bias, y)) {
+        return NULL;
+    }
     if (!fuse && (run_act_inplace(y, act) || (residual && run_add_inplace(y, residual))))
         return NULL;
     return y;

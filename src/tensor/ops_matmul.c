@@ -8,6 +8,7 @@
 #include "tensor/ops_internal.h"
 #include "backend/backend.h"
 #include "backend/engine.h"
+#include "tensor/int8.h"
 #include "tensor/prepare.h"
 
 #include <string.h>
@@ -19,20 +20,22 @@ typedef struct {
     int sum;
     float alpha;
     dtype cdt;   /* compute dtype of src, weights and dst */
+    int int8;    /* s8 src and weights, f32 dst, bias as a post-op (int8.h) */
 } mm_ctx;
 
 static dnnl_primitive_desc_t make_matmul(void *p) {
     mm_ctx *c = p;
     dnnl_memory_desc_t src, wei, dst, bias;
-    dnn_md_as(&src, &c->src, c->cdt, 0);
-    dnn_md_as(&wei, &c->wei, c->cdt, c->any);
+    dnn_md_as(&src, &c->src, c->int8 ? DT_I8 : c->cdt, 0);
+    dnn_md_as(&wei, &c->wei, c->int8 ? DT_I8 : c->cdt, c->any || c->int8);
     dnn_md_as(&dst, &c->dst, c->cdt, 0);
     dnn_md_as(&bias, &c->bias, DT_F32, 0);
     dnnl_matmul_desc_t d;
-    if (dnnl_matmul_desc_init(&d, &src, &wei, c->has_bias ? &bias : NULL, &dst) !=
+    if (dnnl_matmul_desc_init(&d, &src, &wei, c->has_bias && !c->int8 ? &bias : NULL, &dst) !=
         dnnl_success)
         return NULL;
-    dnnl_primitive_attr_t attr = dnn_attr(c->alpha, c->act, c->sum);
+    dnnl_primitive_attr_t attr = c->int8 ? int8_attr(&bias, c->has_bias, c->act, c->sum)
+                                         : dnn_attr(c->alpha, c->act, c->sum);
     dnnl_primitive_desc_t pd = NULL;
     dnnl_primitive_desc_create(&pd, &d, attr, backend_engine(), NULL);
     dnnl_primitive_attr_destroy(attr);
@@ -51,6 +54,7 @@ static const pentry *mm_primitive(int op, mm_ctx *c) {
     pkey_push(&k, c->sum);
     pkey_pushf(&k, c->alpha);
     pkey_push(&k, c->cdt);
+    pkey_push(&k, c->int8);
     return pcache_get(&k, make_matmul, c);
 }
 
@@ -75,23 +79,31 @@ tensor *op_linear(const tensor *x, const tensor *w, const tensor *bias,
 
     opt_level opt = backend_settings()->opt;
     int fuse = opt >= OPT_O1;
-    mm_ctx c = {.cdt = cdt, .has_bias = bias != NULL, .any = opt >= OPT_O2, .act = fuse ? act : ACT_NONE,
+    mm_ctx c = {.cdt = cdt, .int8 = backend_int8() && w->storage != T_ARENA,
+                .has_bias = bias != NULL, .any = opt >= OPT_O2, .act = fuse ? act : ACT_NONE,
                 .sum = fuse && residual, .alpha = 1.0f};
     int64_t sd[2] = {M, in}, wd[2] = {in, out}, ws[2] = {1, in}, dd[2] = {M, out},
             bd[2] = {1, out};
     dnn_md(&c.src, x->dt, 2, sd);
     dnn_md_strided(&c.wei, w->dt, 2, wd, ws);
     dnn_md(&c.dst, y->dt, 2, dd);
-    if (bias) dnn_md(&c.bias, bias->dt, 2, bd);
+    dnn_md(&c.bias, bias ? bias->dt : DT_F32, 2, bd);   /* also the int8 channel shape */
     const pentry *e = mm_primitive(PK_MATMUL, &c);
     if (!e) return dnn_fail("matmul primitive", dnnl_unimplemented), NULL;
 
     if (c.sum && ops_copy(y, residual)) return NULL;
-    dnn_arg a[4] = {{DNNL_ARG_SRC, &c.src, x->data}, {DNNL_ARG_DST, &c.dst, y->data}};
-    int n = 2;
-    a[n++] = prepare_weights_arg(w, e, &c.wei);
-    if (bias) a[n++] = (dnn_arg){DNNL_ARG_BIAS, &c.bias, bias->data};
-    if (dnn_exec_any(e, n, a, c.sum)) return NULL;
+    if (c.int8) {
+        dnnl_memory_desc_t chan;
+        dnn_md(&chan, DT_F32, 2, bd);
+        int8_call ic = {e, x, &c.src, w, &c.wei, 1, bias, &chan, y, &c.dst, c.sum};
+        if (int8_run(&ic)) return NULL;
+    } else {
+        dnn_arg a[4] = {{DNNL_ARG_SRC, &c.src, x->data}, {DNNL_ARG_DST, &c.dst, y->data}};
+        int n = 2;
+        a[n++] = prepare_weights_arg(w, e, &c.wei);
+        if (bias) a[n++] = (dnn_arg){DNNL_ARG_BIAS, &c.bias, bias->data};
+        if (dnn_exec_any(e, n, a, c.sum)) return NULL;
+    }
     if (!fuse && (run_act_inplace(y, act) || (residual && run_add_inplace(y, residual))))
         return NULL;
     return y;

@@ -5,6 +5,7 @@
  * Primitive creation happens under the lock so two threads never build the same one.
  */
 #include "tensor/pcache.h"
+#include "backend/engine.h"
 #include "base/log.h"
 
 #include <pthread.h>
@@ -86,6 +87,9 @@ static void pcache_grow(void) {
 const pentry *pcache_get(const pkey *k, dnnl_primitive_desc_t (*make)(void *ctx), void *ctx) {
     uint64_t h = pkey_hash(k);
     const pentry *found = NULL;
+    /* A first op may bring the engine up lazily, and backend_init clears this cache:
+     * that must happen before the lock is taken, not inside make(). */
+    backend_engine();
     pthread_mutex_lock(&pc_lock);
     if (pc_count >= pc_nbuckets) pcache_grow();
     for (pnode *n = pc_buckets[h & (pc_nbuckets - 1)]; n && !found; n = n->next)

@@ -14,6 +14,11 @@
 /* The DNNL_ARG_WEIGHTS argument for w in e: its prepared copy when the primitive wants
  * one, else the plain data with md `plain` (then dnn_exec_any reorders per call). */
 dnn_arg prepare_weights_arg(const tensor *w, const pentry *e, const dnnl_memory_desc_t *plain);
+/* The int8 weights argument: w quantized to s8 with one symmetric scale per output
+ * channel (dim oc_dim of `plain`; rows of w's storage), made once and kept like any
+ * prepared copy. *scales gets the per-channel scales (NULL on failure). */
+dnn_arg prepare_weights_int8(const tensor *w, const pentry *e, const dnnl_memory_desc_t *plain,
+                             int oc_dim, const float **scales);
 /* Bytes held by prepared copies, for the allocator figures. */
 size_t prepare_bytes(void);
 

@@ -93,18 +93,43 @@ def collect(obj, out):
             collect(v, out)
 
 
+def write_zip64(path, entries):
+    """A stored zip whose central directory uses zip64 for every size and offset, as
+    torch writes archives over 4 GiB (Python's zipfile only does so when it must)."""
+    out, central = bytearray(), bytearray()
+    for name, data in entries:
+        n, crc, off = name.encode(), zipfile.crc32(data), len(out)
+        out += struct.pack("<IHHHHHIIIHH", 0x04034B50, 45, 0, 0, 0, 0, crc, len(data), len(data),
+                           len(n), 0) + n + data
+        extra = struct.pack("<HHQQQ", 1, 24, len(data), len(data), off)
+        central += struct.pack("<IHHHHHHIIIHHHHHII", 0x02014B50, 45, 45, 0, 0, 0, 0, crc,
+                               0xFFFFFFFF, 0xFFFFFFFF, len(n), len(extra), 0, 0, 0, 0,
+                               0xFFFFFFFF) + n + extra
+    cd_off, count = len(out), len(entries)
+    out += central
+    eocd64 = len(out)
+    out += struct.pack("<IQHHIIQQQQ", 0x06064B50, 44, 45, 45, 0, 0, count, count, len(central), cd_off)
+    out += struct.pack("<IIQI", 0x07064B50, 0, eocd64, 1)
+    out += struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, 0xFFFF, 0xFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0)
+    with open(path, "wb") as f:
+        f.write(out)
+
+
 def save(path, obj, protocol=2, compression=zipfile.ZIP_STORED, byteorder=b"little",
-         truncate=None):
+         truncate=None, zip64=False):
     buf = io.BytesIO()
     TorchPickler(buf, protocol=protocol).dump(obj)
     storages = {}
     collect(obj, storages)
-    with zipfile.ZipFile(path, "w", compression) as z:
-        z.writestr("archive/data.pkl", buf.getvalue())
-        z.writestr("archive/byteorder", byteorder)
-        for key, s in storages.items():
-            z.writestr("archive/data/" + key, s.raw())
-        z.writestr("archive/version", b"3\n")
+    entries = [("archive/data.pkl", buf.getvalue()), ("archive/byteorder", byteorder)]
+    entries += [("archive/data/" + key, s.raw()) for key, s in storages.items()]
+    entries.append(("archive/version", b"3\n"))
+    if zip64:
+        write_zip64(path, entries)
+    else:
+        with zipfile.ZipFile(path, "w", compression) as z:
+            for name, data in entries:
+                z.writestr(name, data)
     if truncate:
         with open(path, "r+b") as f:
             f.truncate(os.path.getsize(path) // truncate)
@@ -127,9 +152,13 @@ def main(out):
     sd._metadata = collections.OrderedDict(model={"version": 1})   # pickled with BUILD
     save(f"{out}/lightning.ckpt", {"epoch": 3, "global_step": 1000, "state_dict": sd})
     save(f"{out}/plain.pt", sd, protocol=4)                  # STACK_GLOBAL, MEMOIZE, FRAME
+    save(f"{out}/zip64.ckpt", {"state_dict": sd}, zip64=True)
     save(f"{out}/ema.pth", {"params_ema": {"conv.weight": Tensor(flt, 0, [2, 2, 1, 1], [2, 1, 1, 1])},
                             "params": {"other": Tensor(flt, 0, [1], [1])}})
     save(f"{out}/single.bin", {"module": {"x": Tensor(flt, 0, [8], [1])}})
+    save(f"{out}/embedding.pt", {"string_to_token": {"*": 265},       # A1111 textual inversion
+                                 "string_to_param": {"*": Tensor(flt, 0, [2, 4], [4, 1])},
+                                 "name": "emb", "step": 100, "sd_checkpoint": None})
     save(f"{out}/evil.ckpt", {"state_dict": {"x": Evil()}})
     save(f"{out}/evil4.ckpt", {"state_dict": {"x": Evil()}}, protocol=4)
     save(f"{out}/deflate.ckpt", {"state_dict": sd}, compression=zipfile.ZIP_DEFLATED)

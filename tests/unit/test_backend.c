@@ -7,6 +7,21 @@
 #include <string.h>
 
 #include "backend/backend.h"
+#include "tensor/arena.h"
+#include "tensor/ops.h"
+
+/* The first op of a process brings the cpu engine up by itself, whichever op it is
+ * (concat creates its primitive without asking for settings first). Runs first. */
+static void test_lazy_engine(void **state) {
+    (void)state;
+    int64_t ne[2] = {2, 3};
+    tensor *a = tensor_new(DT_F32, 2, ne), *c = op_concat(a, a, 0);
+    assert_non_null(c);
+    assert_int_equal(c->ne[0], 4);
+    assert_string_equal(backend_engine_name(), "cpu");
+    tensor_free(c);
+    tensor_free(a);
+}
 
 static void test_cpu_init(void **state) {
     (void)state;
@@ -21,6 +36,18 @@ static void test_cpu_init(void **state) {
     backend_cpu_device(&cpu);
     assert_string_equal(cpu.type, "cpu");
     assert_true(cpu.vram_total > 0 && cpu.vram_free <= cpu.vram_total);
+    backend_device cur;
+    backend_current_device(&cur);
+    assert_string_equal(cur.type, "cpu");
+    /* The allocator figures move with what ops hold. */
+    uint64_t before = backend_bytes_reserved();
+    arena *a = arena_new();
+    int64_t ne[1] = {1 << 20};
+    arena_tensor(a, DT_F32, 1, ne);
+    assert_true(backend_bytes_reserved() >= before + (4u << 20));
+    assert_true(backend_bytes_in_use() >= (4u << 20));
+    arena_free(a);
+    assert_int_equal(backend_bytes_reserved(), before);
 }
 
 /* auto always comes up (xpu or cpu); xpu without a usable GPU is an error, not cpu. */
@@ -45,6 +72,7 @@ static void test_accel_choice(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_lazy_engine),
         cmocka_unit_test(test_cpu_init),
         cmocka_unit_test(test_accel_choice),
     };

@@ -24,6 +24,7 @@
 #include "io/ckpt.h"
 #include "io/safetensors.h"
 #include "models/clip_model.h"
+#include "models/clip_sdxl.h"
 #include "support/sharedfx.h"
 
 #define CLIP_FP32_BOUND 1e-4
@@ -149,15 +150,46 @@ static void test_fixture_cases_bf16(void **state) {
     run_fixture_cases("bf16", CLIP_BF16_BOUND);
 }
 
-/* CLIPSetLastLayer(-1) and out-of-range values are the plain last layer. */
+/* CLIPSetLastLayer(-1), out-of-range values and 0 (SD1's default) are the last layer. */
 static void test_clip_skip_last(void **state) {
     (void)state;
+    tensor *a, *pa;
+    char *err = NULL;
+    assert_int_equal(clip_get_config(clip)->default_skip, -1);
+    assert_int_equal(clip_encode(clip, "text, watermark", -1, &a, &pa, &err), 0);
+    for (int skip = -30; skip <= 0; skip += 30) {
+        tensor *b, *pb;
+        assert_int_equal(clip_encode(clip, "text, watermark", skip, &b, &pb, &err), 0);
+        assert_memory_equal(a->data, b->data, a->nbytes);
+        assert_memory_equal(pa->data, pb->data, pa->nbytes);
+        tensor_free(b);
+        tensor_free(pb);
+    }
+    tensor_free(a);
+    tensor_free(pa);
+}
+
+/* A weighted prompt of 5 identical chunks (6 rows with the empty prompt, more than one
+ * forward slice): every chunk must equal the one-chunk encoding of the same tokens. */
+static void test_long_prompt_slices(void **state) {
+    (void)state;
+    char one[1024] = "(", five[4096] = "(";
+    for (int i = 0; i < 75; i++) strcat(one, "cat ");
+    for (int i = 0; i < 375; i++) strcat(five, "cat ");
+    strcat(one, ":1.2)");
+    strcat(five, ":1.2)");
     tensor *a, *pa, *b, *pb;
     char *err = NULL;
-    assert_int_equal(clip_encode(clip, "text, watermark", -1, &a, &pa, &err), 0);
-    assert_int_equal(clip_encode(clip, "text, watermark", -30, &b, &pb, &err), 0);
-    assert_memory_equal(a->data, b->data, a->nbytes);
-    assert_memory_equal(pa->data, pb->data, pa->nbytes);
+    assert_int_equal(clip_encode(clip, one, -2, &a, &pa, &err), 0);
+    assert_int_equal(clip_encode(clip, five, -2, &b, &pb, &err), 0);
+    assert_int_equal(b->ne[1], 5 * 77);
+    for (int k = 0; k < 5; k++) {
+        tensor *chunk = tensor_view(DT_F32, 3, (int64_t[]){1, 77, 768},
+                                    (float *)b->data + (size_t)k * 77 * 768);
+        assert_true(rel_error(chunk, a) < 1e-5);
+        tensor_free(chunk);
+    }
+    assert_true(rel_error(pb, pa) < 1e-5);
     tensor_free(a);
     tensor_free(pa);
     tensor_free(b);
@@ -197,6 +229,261 @@ static void test_embedding_file(void **state) {
     tensor_free(table);
 }
 
+/* The first two layers of the SD1 text model written twice, in Hugging Face naming and in
+ * OpenCLIP naming (q, k, v stacked into in_proj), must load to the same model and give
+ * bit-identical encodings. */
+#define TWO_LAYERS 2
+static const char *const layer_names[][2] = {   /* HF name, OpenCLIP name */
+    {"layer_norm1.weight", "ln_1.weight"},       {"layer_norm1.bias", "ln_1.bias"},
+    {"layer_norm2.weight", "ln_2.weight"},       {"layer_norm2.bias", "ln_2.bias"},
+    {"mlp.fc1.weight", "mlp.c_fc.weight"},       {"mlp.fc1.bias", "mlp.c_fc.bias"},
+    {"mlp.fc2.weight", "mlp.c_proj.weight"},     {"mlp.fc2.bias", "mlp.c_proj.bias"},
+    {"self_attn.out_proj.weight", "attn.out_proj.weight"},
+    {"self_attn.out_proj.bias", "attn.out_proj.bias"},
+};
+#define N_LAYER_NAMES (sizeof layer_names / sizeof *layer_names)
+
+typedef struct {
+    char *names[128];
+    const tensor *ts[128];
+    tensor *owned[8];
+    size_t n, n_owned;
+} file_list;
+
+static void add(file_list *f, const char *name, const tensor *t) {
+    assert_non_null(t);
+    f->names[f->n] = strdup(name);
+    f->ts[f->n++] = t;
+}
+
+/* SD1 text-model weight `name` of encoder layer `layer` (-1: outside the layers). */
+static const tensor *sd1(int layer, const char *name) {
+    char key[256];
+    if (layer < 0) snprintf(key, sizeof key, CLIP_SD1_PREFIX "%s", name);
+    else snprintf(key, sizeof key, CLIP_SD1_PREFIX "encoder.layers.%d.%s", layer, name);
+    return ckpt_get(model_file, key);
+}
+
+/* q, k and v of one layer stacked by rows, as OpenCLIP's in_proj_weight/in_proj_bias. */
+static const tensor *stack_qkv(file_list *f, int layer, const char *what) {
+    const char *parts[3] = {"q_proj", "k_proj", "v_proj"};
+    const tensor *q = NULL;
+    tensor *t = NULL;
+    for (int i = 0; i < 3; i++) {
+        char name[64];
+        snprintf(name, sizeof name, "self_attn.%s.%s", parts[i], what);
+        q = sd1(layer, name);
+        if (!t) {
+            int64_t ne[2] = {3 * q->ne[0], q->ndim == 2 ? q->ne[1] : 1};
+            t = tensor_new(q->dt, q->ndim, ne);
+        }
+        memcpy((char *)t->data + i * q->nbytes, q->data, q->nbytes);
+    }
+    f->owned[f->n_owned++] = t;
+    return t;
+}
+
+static void write_file(const char *path, file_list *f) {
+    char msg[256];
+    assert_int_equal(st_save(path, (const char *const *)f->names, f->ts, f->n, NULL, 0, msg,
+                             sizeof msg), 0);
+    for (size_t i = 0; i < f->n; i++) free(f->names[i]);
+    for (size_t i = 0; i < f->n_owned; i++) tensor_free(f->owned[i]);
+}
+
+static const char *const global_names[][2] = {   /* HF name, OpenCLIP name */
+    {"embeddings.token_embedding.weight", "token_embedding.weight"},
+    {"embeddings.position_embedding.weight", "positional_embedding"},
+    {"final_layer_norm.weight", "ln_final.weight"},
+    {"final_layer_norm.bias", "ln_final.bias"},
+};
+
+/* The SD1 encoder's embeddings, final norm and first two layers in HF naming under prefix. */
+static void add_hf(file_list *f, const char *prefix) {
+    char key[256];
+    for (size_t i = 0; i < 4; i++) {
+        snprintf(key, sizeof key, "%s%s", prefix, global_names[i][0]);
+        add(f, key, sd1(-1, global_names[i][0]));
+    }
+    for (int l = 0; l < TWO_LAYERS; l++) {
+        for (size_t i = 0; i < N_LAYER_NAMES; i++) {
+            snprintf(key, sizeof key, "%sencoder.layers.%d.%s", prefix, l, layer_names[i][0]);
+            add(f, key, sd1(l, layer_names[i][0]));
+        }
+        for (int p = 0; p < 6; p++) {
+            char name[64];
+            snprintf(name, sizeof name, "self_attn.%c_proj.%s", "qkv"[p / 2],
+                     p % 2 ? "bias" : "weight");
+            snprintf(key, sizeof key, "%sencoder.layers.%d.%s", prefix, l, name);
+            add(f, key, sd1(l, name));
+        }
+    }
+}
+
+/* The same tensors in OpenCLIP naming under prefix. */
+static void add_openclip(file_list *f, const char *prefix) {
+    char key[256];
+    for (size_t i = 0; i < 4; i++) {
+        snprintf(key, sizeof key, "%s%s", prefix, global_names[i][1]);
+        add(f, key, sd1(-1, global_names[i][0]));
+    }
+    for (int l = 0; l < TWO_LAYERS; l++) {
+        for (size_t i = 0; i < N_LAYER_NAMES; i++) {
+            snprintf(key, sizeof key, "%stransformer.resblocks.%d.%s", prefix, l,
+                     layer_names[i][1]);
+            add(f, key, sd1(l, layer_names[i][0]));
+        }
+        for (int b = 0; b < 2; b++) {
+            snprintf(key, sizeof key, "%stransformer.resblocks.%d.attn.in_proj_%s", prefix, l,
+                     b ? "bias" : "weight");
+            add(f, key, stack_qkv(f, l, b ? "bias" : "weight"));
+        }
+    }
+}
+
+static void test_openclip_layout(void **state) {
+    (void)state;
+    char dir[] = "/tmp/clip-oc-XXXXXX", hf_path[256], oc_path[256];
+    assert_non_null(mkdtemp(dir));
+    snprintf(hf_path, sizeof hf_path, "%s/hf.safetensors", dir);
+    snprintf(oc_path, sizeof oc_path, "%s/openclip.safetensors", dir);
+    file_list hf = {0}, oc = {0};
+    add_hf(&hf, "te.");
+    add_openclip(&oc, "oc.");
+    write_file(hf_path, &hf);
+    write_file(oc_path, &oc);
+
+    char *err = NULL;
+    ckpt *ch = ckpt_open(hf_path, &err), *co = ckpt_open(oc_path, &err);
+    assert_non_null(ch);
+    assert_non_null(co);
+    clip_model *mh = clip_load(ch, "te.", tok, &err), *mo = clip_load(co, "oc.", tok, &err);
+    if (!mh || !mo) fail_msg("%s", err);
+    assert_int_equal(clip_get_config(mo)->layers, TWO_LAYERS);
+    assert_int_equal(clip_get_config(mo)->dim, 768);
+    for (int skip = -2; skip <= -1; skip++) {
+        tensor *a, *pa, *b, *pb;
+        assert_int_equal(clip_encode(mh, "a (red:1.3) photo", skip, &a, &pa, &err), 0);
+        assert_int_equal(clip_encode(mo, "a (red:1.3) photo", skip, &b, &pb, &err), 0);
+        assert_memory_equal(a->data, b->data, a->nbytes);
+        assert_memory_equal(pa->data, pb->data, pa->nbytes);
+        tensor_free(a);
+        tensor_free(pa);
+        tensor_free(b);
+        tensor_free(pb);
+    }
+    clip_free(mh);
+    clip_free(mo);
+    ckpt_close(ch);
+    ckpt_close(co);
+    unlink(hf_path);
+    unlink(oc_path);
+    rmdir(dir);
+}
+
+/* max |a - b| / max |b| over n floats. */
+static double rel_error_n(const float *a, const float *b, int64_t n) {
+    double diff = 0, scale = 0;
+    for (int64_t i = 0; i < n; i++) {
+        diff = fmax(diff, fabs((double)a[i] - b[i]));
+        scale = fmax(scale, fabs((double)b[i]));
+    }
+    return diff / scale;
+}
+
+#define SDXL_L "conditioner.embedders.0.transformer.text_model."
+#define SDXL_G "conditioner.embedders.1.model."
+
+/* SDXL's combination on a stand-in: clip_l and clip_g both made of the SD1 encoder's first
+ * two layers (HF and OpenCLIP naming), with a text_projection. Same weights, so up to the
+ * first END (causal attention; only the padding differs) the two halves of cond agree;
+ * CLIPSetLastLayer(-1) is the raw last layer (layer-normed in the test, it is the plain
+ * model's final output); pooled is the plain model's pooled output times the projection. */
+static void test_sdxl_combination(void **state) {
+    (void)state;
+    char dir[] = "/tmp/clip-xl-XXXXXX", path[256], *err = NULL;
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof path, "%s/xl.safetensors", dir);
+    file_list f = {0};
+    add_hf(&f, SDXL_L);
+    add_openclip(&f, SDXL_G);
+    tensor *proj = tensor_new(DT_F32, 2, (int64_t[]){768, 768});   /* (dim, proj): x @ P */
+    float *pv = proj->data;
+    for (int64_t i = 0; i < 768 * 768; i++) pv[i] = (float)((i * 7919) % 201 - 100) / 2048.0f;
+    add(&f, SDXL_G "text_projection", proj);   /* freed at the end: the test reads it */
+    write_file(path, &f);
+
+    ckpt *c = ckpt_open(path, &err);
+    assert_non_null(c);
+    clip_sdxl *xl = clip_sdxl_load(c, SDXL_L, SDXL_G, tok, &err);
+    clip_model *plain = clip_load(c, SDXL_L, tok, &err);
+    if (!xl || !plain) fail_msg("%s", err);
+    const char *text = "a red photo";   /* START + 3 tokens: END at position 4; unweighted,
+                                           as weights pull towards the pad-dependent empty prompt */
+    tensor *cond, *pooled, *last, *plain_cond, *plain_pooled;
+    assert_int_equal(clip_sdxl_encode(xl, text, text, 0, &cond, &pooled, &err), 0);
+    assert_int_equal(cond->ne[1], 77);
+    assert_int_equal(cond->ne[2], 1536);
+    const float *cv = cond->data;
+    for (int j = 0; j <= 4; j++)
+        assert_true(rel_error_n(cv + j * 1536, cv + j * 1536 + 768, 768) < 1e-6);
+    assert_true(rel_error_n(cv + 5 * 1536, cv + 5 * 1536 + 768, 768) > 1e-3);   /* pad 0 */
+
+    tensor_free(pooled);
+    assert_int_equal(clip_encode(plain, text, -1, &plain_cond, &plain_pooled, &err), 0);
+    assert_int_equal(clip_sdxl_encode(xl, text, text, -1, &last, &pooled, &err), 0);
+    tensor *gw = tensor_to_f32(sd1(-1, "final_layer_norm.weight"));
+    tensor *gb = tensor_to_f32(sd1(-1, "final_layer_norm.bias"));
+    const float *lv = last->data, *w = gw->data, *b = gb->data;
+    for (int j = 0; j < 77; j++) {   /* layer norm of the raw last layer, in double */
+        double mean = 0, var = 0;
+        for (int i = 0; i < 768; i++) mean += lv[j * 1536 + i];
+        mean /= 768;
+        for (int i = 0; i < 768; i++) var += pow(lv[j * 1536 + i] - mean, 2);
+        var /= 768;
+        float normed[768];
+        for (int i = 0; i < 768; i++)
+            normed[i] = (float)((lv[j * 1536 + i] - mean) / sqrt(var + 1e-5) * w[i] + b[i]);
+        assert_true(rel_error_n(normed, (const float *)plain_cond->data + j * 768, 768) < 1e-5);
+    }
+    float want[768];
+    const float *pp = plain_pooled->data;
+    for (int o = 0; o < 768; o++) {
+        double acc = 0;
+        for (int i = 0; i < 768; i++) acc += (double)pp[i] * pv[i * 768 + o];
+        want[o] = (float)acc;
+    }
+    assert_true(rel_error_n(pooled->data, want, 768) < 1e-5);
+    tensor_free(cond);
+    tensor_free(pooled);
+
+    /* Different texts: the shorter list gets empty-prompt chunks. */
+    char long_text[1024] = "";
+    for (int i = 0; i < 80; i++) strcat(long_text, "cat ");
+    assert_int_equal(clip_sdxl_encode(xl, long_text, "dog", 0, &cond, &pooled, &err), 0);
+    assert_int_equal(cond->ne[1], 154);
+    tensor *empty, *empty_pooled;
+    assert_int_equal(clip_sdxl_encode(xl, "", "", 0, &empty, &empty_pooled, &err), 0);
+    assert_true(rel_error_n((const float *)cond->data + 77 * 1536 + 768,
+                            (const float *)empty->data + 768, 768) < 1e-6);
+
+    tensor_free(cond);
+    tensor_free(pooled);
+    tensor_free(empty);
+    tensor_free(empty_pooled);
+    tensor_free(last);
+    tensor_free(plain_cond);
+    tensor_free(plain_pooled);
+    tensor_free(gw);
+    tensor_free(gb);
+    tensor_free(proj);
+    clip_sdxl_free(xl);
+    clip_free(plain);
+    ckpt_close(c);
+    unlink(path);
+    rmdir(dir);
+}
+
 static void test_bad_checkpoints(void **state) {
     (void)state;
     char *err = NULL;
@@ -217,7 +504,10 @@ int main(void) {
         cmocka_unit_test(test_config),
         cmocka_unit_test(test_fixture_cases),
         cmocka_unit_test(test_clip_skip_last),
+        cmocka_unit_test(test_long_prompt_slices),
         cmocka_unit_test(test_embedding_file),
+        cmocka_unit_test(test_openclip_layout),
+        cmocka_unit_test(test_sdxl_combination),
         cmocka_unit_test(test_bad_checkpoints),
     };
     const struct CMUnitTest tests_bf16[] = {

@@ -11,6 +11,9 @@
 #include <unistd.h>
 
 #include "support/graph_support.h"
+#include "comfyui_ipex/node.h"
+
+extern const ci_host graph_host;
 
 static int setup_once(void **state) { (void)state; gs_setup(); return 0; }
 
@@ -131,9 +134,30 @@ static void test_interrupt(void **state) {
     size_t cur = gs_event_count();
     char *id = post_ok("{\"client_id\": \"c1\", \"prompt\": {\"1\": {\"class_type\": \"TestCounter\", \"inputs\": {\"value\": 2, \"steps\": 500}}, "
                        "\"2\": {\"class_type\": \"TestSink\", \"inputs\": {\"value\": [\"1\", 0]}}}}");
+    size_t first = cur;
     cJSON *d = gs_wait_event("progress", id, &cur);
     assert_non_null(d);
+    char *p = json_print(d);
+    assert_non_null(strstr(p, "{\"value\": 1, \"max\": 500, \"prompt_id\": "));
+    free(p);
     cJSON_Delete(d);
+    d = gs_wait_event("progress_state", id, &first);   /* node 1 running: 0.0 of 1.0 */
+    p = json_print(cJSON_GetObjectItem(cJSON_GetObjectItem(d, "nodes"), "1"));
+    assert_non_null(strstr(p, "{\"value\": 0.0, \"max\": 1.0, \"state\": \"running\", \"node_id\": \"1\""));
+    free(p);
+    cJSON_Delete(d);
+    d = gs_wait_event("binary", id, &first);            /* the preview, with metadata */
+    p = json_print(d);
+    char want[400];
+    snprintf(want, sizeof want, "{\"node_id\": \"1\", \"prompt_id\": \"%s\", \"display_node_id\": \"1\", "
+             "\"parent_node_id\": null, \"real_node_id\": \"1\", \"image_type\": \"image/jpeg\"}", id);
+    assert_string_equal(p, want);
+    free(p);
+    cJSON_Delete(d);
+    p = graph_executing_message("c1");      /* what a reconnecting client is told */
+    assert_string_equal(p, "{\"type\": \"executing\", \"data\": {\"node\": \"1\"}}");
+    free(p);
+    assert_null(graph_executing_message("someone-else"));
     graph_reply r = graph_post_interrupt("{}", 2);
     assert_int_equal(r.status, 200);
     d = gs_wait_event("execution_interrupted", id, &cur);
@@ -207,7 +231,7 @@ static void test_lists(void **state) {
 
 static void test_history_bound_and_jobs(void **state) {
     (void)state;
-    gs_restart(3);
+    gs_restart(3, GRAPH_CACHE_DEFAULT, 0);
     size_t cur = gs_event_count();
     char *ids[5];
     for (int i = 0; i < 5; i++) {
@@ -259,7 +283,51 @@ static void test_history_bound_and_jobs(void **state) {
     assert_string_equal(r.body, "{}");
     free(r.body);
     for (int i = 0; i < 5; i++) free(ids[i]);
-    gs_restart(10000);
+    gs_restart(10000, GRAPH_CACHE_DEFAULT, 0);
+}
+
+/* Runs the CHAIN prompt with `value` and returns how many TestCounter calls it made. */
+static int chain_runs(int value) {
+    char body[1024];
+    snprintf(body, sizeof body, CHAIN, value);
+    size_t cur = gs_event_count();
+    int before = gs_test_runs;
+    char *id = post_ok(body);
+    gs_wait_done(id, &cur);
+    free(id);
+    return gs_test_runs - before;
+}
+
+static int unloads, unload_memory;
+static void on_free(int free_memory) { unloads++; unload_memory = free_memory; }
+
+static void test_cache_modes(void **state) {
+    (void)state;
+    gs_restart(10000, GRAPH_CACHE_NONE, 0);
+    assert_int_equal(chain_runs(21), 2);
+    assert_int_equal(chain_runs(21), 2);          /* nothing kept */
+    gs_restart(10000, GRAPH_CACHE_CLASSIC, 0);
+    assert_int_equal(chain_runs(22), 2);
+    assert_int_equal(chain_runs(22), 0);          /* the same prompt hits */
+    assert_int_equal(chain_runs(23), 2);
+    assert_int_equal(chain_runs(22), 2);          /* dropped: not in the previous prompt */
+    gs_restart(10000, GRAPH_CACHE_LRU, 6);
+    assert_int_equal(chain_runs(24), 2);
+    assert_int_equal(chain_runs(25), 2);          /* 6 entries: three nodes of each prompt */
+    assert_int_equal(chain_runs(24), 0);
+    assert_int_equal(chain_runs(26), 2);          /* pushes 25 out, keeps 24 (used last) */
+    assert_int_equal(chain_runs(24), 0);
+    assert_int_equal(chain_runs(25), 2);
+    graph_host.on_free(on_free);
+    assert_int_equal(graph_post_free("{\"unload_models\": true}", 24).status, 200);
+    assert_int_equal(chain_runs(25), 0);          /* unloading keeps cached outputs */
+    assert_int_equal(unloads, 1);
+    assert_int_equal(unload_memory, 0);
+    assert_int_equal(graph_post_free("{\"free_memory\": true}", 22).status, 200);
+    assert_int_equal(chain_runs(24), 2);          /* /free emptied the cache */
+    assert_int_equal(unloads, 2);
+    assert_int_equal(unload_memory, 1);
+    gs_restart(10000, GRAPH_CACHE_DEFAULT, 0);
 }
 
 static void test_status_message(void **state) {
@@ -280,6 +348,7 @@ int main(void) {
         cmocka_unit_test(test_priorities_and_queue),
         cmocka_unit_test(test_lists),
         cmocka_unit_test(test_history_bound_and_jobs),
+        cmocka_unit_test(test_cache_modes),
         cmocka_unit_test(test_status_message),
     };
     int rc = cmocka_run_group_tests(tests, setup_once, NULL);

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "support/graph_support.h"
+#include "graph/graph.h"
 
 /* The frontend's default graph (spec 2.2) with one KSampler input replaced. */
 static char *default_graph(const char *ksampler_override, const char *extra) {
@@ -244,6 +245,86 @@ static void test_partial_targets(void **state) {
     cJSON_Delete(b);
 }
 
+/* A chain deeper than Python's recursion limit is an error answer, not a crash; a
+ * long chain within it validates and runs. */
+static void test_deep_chains(void **state) {
+    (void)state;
+    for (int n = 900; n <= 3000; n += 2100) {
+        sbuf b = {0};
+        sb_printf(&b, "{\"client_id\": \"v\", \"prompt\": {\"0\": {\"class_type\": \"TestCounter\", \"inputs\": {\"value\": -100, \"steps\": 0}}");
+        for (int i = 1; i < n; i++)
+            sb_printf(&b, ", \"%d\": {\"class_type\": \"TestCounter\", \"inputs\": {\"value\": [\"%d\", 0], \"steps\": 0}}", i, i - 1);
+        sb_printf(&b, ", \"end\": {\"class_type\": \"TestGather\", \"inputs\": {\"value\": [\"%d\", 0]}}}}", n - 1);
+        char *text = sb_take(&b);
+        int st;
+        cJSON *r = gs_post(text, &st);
+        free(text);
+        if (n == 900) {
+            assert_int_equal(st, 200);
+            size_t cur = 0;
+            gs_wait_done(cJSON_GetObjectItem(r, "prompt_id")->valuestring, &cur);
+        } else {
+            assert_int_equal(st, 400);
+            char *t = json_print(r);
+            assert_non_null(strstr(t, "maximum recursion depth exceeded"));
+            free(t);
+        }
+        cJSON_Delete(r);
+    }
+}
+
+/* Mutated prompts (bytes flipped, JSON fragments spliced in, ranges cut) through
+ * parsing, validation and error formatting: every one must give an answer, never a
+ * crash (run under make asan too). Deterministic: a fixed xorshift seed. */
+static void test_mutated_prompts(void **state) {
+    (void)state;
+    static const char *frag[] = { "[", "]", "{", "}", "\"", ",", ":", "null", "true", "-1e400", "1e999",
+        "18446744073709551616", "-9223372036854775809", "0.5", "\"\\u0000\"", "{\"__value__\": [1]}",
+        "[\"3\", 7]", "[\"3\", -1]", "[\"3\", 0.0]", "[\"99\", 0]", "[\"3\"]", "\"\\ud800\"",
+        "\"class_type\": \"KSampler\"", "\"inputs\": 5", "\"é\"" };
+    const char *base = default_graph(NULL, NULL);
+    char *seed = strdup(strstr(base, "{\"3\""));
+    seed[strlen(seed) - 1] = 0;   /* the prompt object alone */
+    uint64_t x = 0x9e3779b97f4a7c15ull;
+    int parsed = 0, accepted = 0;
+    for (int iter = 0; iter < 6000; iter++) {
+        sbuf b = {0};
+        sb_puts(&b, seed);
+        int edits = 1 + (int)(x % 4);
+        for (int e = 0; e < edits; e++) {
+            x ^= x << 13; x ^= x >> 7; x ^= x << 17;
+            size_t len = b.len, at = len ? (size_t)(x >> 8) % len : 0;
+            char *t = sb_take(&b);
+            sbuf m = {0};
+            switch (x % 3) {
+            case 0: sb_putn(&m, t, at); sb_puts(&m, frag[(x >> 32) % (sizeof frag / sizeof *frag)]); sb_puts(&m, t + at); break;
+            case 1: { size_t cut = (x >> 40) % 24; sb_putn(&m, t, at); if (at + cut < len) sb_puts(&m, t + at + cut); break; }
+            default: t[at] ^= (char)(1 << ((x >> 48) % 7)); sb_puts(&m, t); break;
+            }
+            free(t);
+            b = m;
+        }
+        char *text = sb_take(&b);
+        cJSON *prompt = json_parse(text, strlen(text));
+        if (prompt) {
+            validation v;
+            validate_prompt(prompt, NULL, &v);
+            assert_true(v.ok || v.error);
+            parsed++;
+            accepted += v.ok;
+            char *err = json_print(v.error), *ne = json_print(v.node_errors), *pr = json_print(prompt);
+            assert_non_null(err); assert_non_null(ne); assert_non_null(pr);
+            free(err); free(ne); free(pr);
+            validation_free(&v);
+            cJSON_Delete(prompt);
+        }
+        free(text);
+    }
+    free(seed);
+    assert_true(parsed > 600);   /* enough of them reach validation to mean something */
+    fprintf(stderr, "mutated prompts: %d parsed, %d valid\n", parsed, accepted);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_missing_class),
@@ -257,6 +338,8 @@ int main(void) {
         cmocka_unit_test(test_partial_and_normalised),
         cmocka_unit_test(test_big_int_bounds),
         cmocka_unit_test(test_partial_targets),
+        cmocka_unit_test(test_deep_chains),
+        cmocka_unit_test(test_mutated_prompts),
     };
     int rc = cmocka_run_group_tests(tests, setup_once, NULL);
     graph_stop();

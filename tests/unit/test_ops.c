@@ -368,6 +368,17 @@ static void test_binary(void **state) {
     binary_case(&seed, 1, last, 0);
     binary_case(&seed, 3, mid, 1);
     binary_case(&seed, 1, one, 0);
+    /* b in another dtype (an f16 bias on f32 activations) is converted first. */
+    int64_t hn[1] = {5};
+    tensor *a5 = ref_rand(&seed, 4, same), *b5 = ref_rand(&seed, 1, hn), *h5 = op_cast(b5, DT_F16);
+    tensor *sum = op_add(a5, h5);
+    assert_non_null(sum);
+    assert_int_equal(sum->dt, DT_F32);
+    tensor *hb = op_cast(h5, DT_F32);
+    for (int i = 0; i < 120; i++)
+        assert_true(((float *)sum->data)[i] == ((float *)a5->data)[i] + ((float *)hb->data)[i % 5]);
+    tensor *tt[] = {a5, b5, h5, sum, hb};
+    for (size_t i = 0; i < 5; i++) tensor_free(tt[i]);
     int64_t bad[1] = {4};
     tensor *a = ref_rand(&seed, 4, same), *b = ref_rand(&seed, 1, bad);
     assert_null(op_add(a, b));

@@ -5,6 +5,8 @@
  * is 1e-2 of the largest reference magnitude. fp16 (11 bits) gets 4e-3. A precision
  * this oneDNN cannot run on this CPU falls back to the nearest one (logged); the test
  * then checks the fallback's bound and that the output carries the fallback dtype.
+ * int8 (conv and linear; s8 activations per tensor, s8 weights per channel) gets 3e-2,
+ * and must differ from fp32 by more than 1e-5, which shows the int8 path ran.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -87,6 +89,45 @@ static void test_fp16(void **state) {
     run_all(PREC_FP16);
 }
 
+static void int8_check(const tensor *y, const double *want, int64_t n, const char *what) {
+    assert_non_null(y);
+    assert_int_equal(y->dt, DT_F32);
+    double e = ref_rel_err(y, want, n);
+    if (!(e <= 3e-2 && e > 1e-5)) fail_msg("%s in int8: rel err %g", what, e);
+}
+
+static void test_int8(void **state) {
+    (void)state;
+    uint64_t seed = 91;
+    int64_t xn[4] = {2, 32, 9, 9}, wn[4] = {48, 32, 3, 3}, bn[1] = {48}, rn[4] = {2, 48, 9, 9};
+    tensor *x = ref_rand(&seed, 4, xn), *w = ref_rand(&seed, 4, wn), *b = ref_rand(&seed, 1, bn);
+    tensor *res = ref_rand(&seed, 4, rn);
+    int64_t n = 2 * 48 * 81;
+    double *want = alloc_ref(n);
+    ref_conv2d(x, w, b, 1, 1, 1, want);
+    for (int64_t i = 0; i < n; i++) want[i] = ref_act(want[i], ACT_SILU) + ((float *)res->data)[i];
+    int64_t ln[3] = {2, 77, 320}, lw[2] = {640, 320}, lb[1] = {640};
+    tensor *lx = ref_rand(&seed, 3, ln), *lwt = ref_rand(&seed, 2, lw), *lbt = ref_rand(&seed, 1, lb);
+    double *lwant = alloc_ref(2 * 77 * 640);
+    ref_linear(lx, lwt, lbt, lwant);
+    for (int64_t i = 0; i < 2 * 77 * 640; i++) lwant[i] = ref_act(lwant[i], ACT_GELU);
+    for (opt_level opt = OPT_O0; opt <= OPT_O2; opt++) {
+        use_precision(PREC_INT8, opt);
+        for (int rep = 0; rep < 2; rep++) {   /* the second call reuses the s8 weights */
+            tensor *y = op_conv2d(x, w, b, 1, 1, 1, ACT_SILU, res);
+            int8_check(y, want, n, "conv2d");
+            tensor_free(y);
+            y = op_linear(lx, lwt, lbt, ACT_GELU, NULL);
+            int8_check(y, lwant, 2 * 77 * 640, "linear");
+            tensor_free(y);
+        }
+    }
+    free(want);
+    free(lwant);
+    tensor *t[] = {x, w, b, res, lx, lwt, lbt};
+    for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) tensor_free(t[i]);
+}
+
 /* fp32 stays exact to 1e-5 after a lower precision ran (no state leaks between settings). */
 static void test_back_to_fp32(void **state) {
     (void)state;
@@ -99,6 +140,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_bf16),
         cmocka_unit_test(test_fp16),
+        cmocka_unit_test(test_int8),
         cmocka_unit_test(test_back_to_fp32),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "io/ckpt.h"
@@ -227,12 +228,25 @@ static void test_bad_lengths(void **state) {
     assert_null(ckpt_open_memory(b, sizeof b, "x", &err));
     assert_non_null(strstr(err, "runs past the end of the file"));
     free(err);
+    const char *text = "root:x:0:0:root:/root:/bin/bash\n";
+    assert_null(ckpt_open_memory(text, strlen(text), "x", &err));
+    assert_non_null(strstr(err, "unrecognised file format"));
+    free(err);
     assert_null(ckpt_open("/nonexistent/file.safetensors", &err));
     assert_non_null(strstr(err, "cannot open"));
     free(err);
     assert_null(ckpt_open("/tmp", &err));
     assert_non_null(strstr(err, "not a regular file"));
     free(err);
+    char fifo[] = "/tmp/test_st_fifo_XXXXXX";      /* opening must not wait for a writer */
+    int fd = mkstemp(fifo);
+    close(fd);
+    unlink(fifo);
+    assert_int_equal(mkfifo(fifo, 0600), 0);
+    assert_null(ckpt_open(fifo, &err));
+    assert_non_null(strstr(err, "not a regular file"));
+    free(err);
+    unlink(fifo);
 }
 
 int main(void) {

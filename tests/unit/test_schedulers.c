@@ -124,12 +124,45 @@ static void test_beta_ppf(void **state) {
     assert_true(fabs(sched_beta_ppf(0.25, 2.0, 1.0) - 0.5) < 1e-15);
 }
 
+/* The model wrapper's arithmetic, against the formulas in double. */
+static void test_model_sampling_helpers(void **state) {
+    (void)state;
+    model_sampling eps, v;
+    ms_init_sd15(&eps);
+    ms_init_discrete(&v, MS_V, 0.00085, 0.012, MS_SD15_LATENT_SCALE);
+    assert_memory_equal(eps.sigmas, v.sigmas, sizeof eps.sigmas);
+    const float x[3] = {1.5f, -0.25f, 3.0f}, out[3] = {0.5f, 2.0f, -1.0f};
+    float d[3], xin[3];
+    const float sigma = 2.5f;
+    ms_denoised(&eps, sigma, x, out, d, 3);
+    for (int i = 0; i < 3; i++) assert_true(fabs(d[i] - (x[i] - out[i] * 2.5)) < 1e-6);
+    ms_denoised(&v, sigma, x, out, d, 3);
+    for (int i = 0; i < 3; i++)
+        assert_true(fabs(d[i] - (x[i] / 7.25 - out[i] * 2.5 / sqrt(7.25))) < 1e-6);
+    ms_scale_input(sigma, x, xin, 3);
+    for (int i = 0; i < 3; i++) assert_true(fabs(xin[i] - x[i] / sqrt(7.25)) < 1e-6);
+    /* percent_to_sigma: the ends are special, the middle interpolates the table */
+    assert_true(ms_percent_to_sigma(&eps, 0.0) == 999999999.9);
+    assert_true(ms_percent_to_sigma(&eps, 1.0) == 0.0);
+    assert_true(ms_percent_to_sigma(&eps, 0.5) == ms_sigma(&eps, 499.5f));
+    assert_true(ms_sigma(&eps, 2000.0f) == ms_sigma(&eps, 999.0f) && ms_sigma(&eps, -3.0f) == ms_sigma(&eps, 0.0f));
+    assert_true(fabsf(ms_sigma(&eps, 999.0f) - eps.sigma_max) < 1e-5f);   /* exp(log) round trip */
+    /* every table sigma maps back to its own index */
+    for (int t = 0; t < MS_TIMESTEPS; t++) assert_true(ms_timestep(&eps, eps.sigmas[t]) == (float)t);
+    float lat[2] = {1.0f, -2.0f}, back[2];
+    ms_latent_in(&eps, lat, back, 2);
+    assert_true(back[0] == 0.18215f && back[1] == -2.0f * 0.18215f);
+    ms_latent_out(&eps, back, back, 2);
+    assert_true(fabsf(back[0] - 1.0f) < 1e-6f && fabsf(back[1] + 2.0f) < 1e-6f);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_sigma_table),
         cmocka_unit_test(test_every_scheduler_case),
         cmocka_unit_test(test_names_and_bad_input),
         cmocka_unit_test(test_beta_ppf),
+        cmocka_unit_test(test_model_sampling_helpers),
     };
     return cmocka_run_group_tests_name("schedulers", tests, NULL, NULL);
 }

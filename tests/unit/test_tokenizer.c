@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/log.h"
 #include "models/prompt_weights.h"
 #include "models/tokenizer_bpe.h"
 #include "models/tokenizer_chunks.h"
@@ -228,6 +229,69 @@ static void test_bad_input(void **state) {
     free(big);
 }
 
+/* Structure every chunk list must have, whatever the prompt. */
+static void check_structure(const tok_chunks *ch) {
+    assert_true(ch->n_chunks >= 1);
+    int32_t last_word = 0;
+    for (size_t k = 0; k < ch->n_chunks; k++) {
+        const tok_token *c = ch->tok + k * TOK_CHUNK_LEN;
+        assert_int_equal(c[0].id, 49406);
+        int ended = 0;
+        for (int i = 1; i < TOK_CHUNK_LEN; i++) {
+            if (c[i].id == 49407 && c[i].word_id == 0) ended = 1;
+            if (ended) assert_int_equal(c[i].id, 49407);   /* END, then padding only */
+            assert_true(c[i].id >= -1 && c[i].id < 49408);
+            if (c[i].word_id) {
+                assert_true(c[i].word_id >= last_word);
+                last_word = c[i].word_id;
+            }
+        }
+        assert_true(ended);
+    }
+}
+
+/* Random prompts of parentheses, escapes, colons, numbers, "embedding:", multi-byte and
+ * invalid UTF-8: never a crash (ASan runs this too), either a clear error or chunks of
+ * the right structure. */
+static void test_random_prompts(void **state) {
+    (void)state;
+    static const char *const atoms[] = {
+        "(", ")", "\\(", "\\)", "\\", ":", ":1.5", ":-2e3", "[", "]", " ", "\n", "\t",
+        "cat", "RED", "'s", "'ll", "1", "42", ",", "embedding:", " embedding:x", "\xc3\xa9",
+        "\xe6\x97\xa5", "\xf0\x9f\x90\xb1", "\xe2\x80\x8d", "<|endoftext|>",
+        "\x01", "_", "inf", "nan", "0x1",
+    };
+    const size_t n_atoms = sizeof atoms / sizeof *atoms;
+    uint64_t rng = 20261126;
+    tok_options o = {.pad_id = 49407};
+    log_level was = log_get_level();
+    log_set_level(LOG_LVL_ERROR);   /* thousands of missing-embedding warnings otherwise */
+    for (int round = 0; round < 3000; round++) {
+        char prompt[4096] = "";
+        size_t len = 0;
+        rng = rng * 6364136223846793005ull + 1442695040888963407ull;
+        int parts = (int)(rng >> 57);                  /* 0..127 atoms */
+        for (int i = 0; i < parts; i++) {
+            rng = rng * 6364136223846793005ull + 1442695040888963407ull;
+            const char *a = atoms[(rng >> 33) % n_atoms];
+            size_t l = strlen(a);
+            if (len + l >= sizeof prompt) break;
+            memcpy(prompt + len, a, l + 1);
+            len += l;
+        }
+        if (round % 10 == 0) memcpy(prompt + len / 2, "\xc3(", 2);   /* broken UTF-8 */
+        tok_chunks ch;
+        char err[256];
+        if (tokenize_with_weights(tok, prompt, &o, &ch, err, sizeof err) == 0) {
+            check_structure(&ch);
+            tok_chunks_free(&ch);
+        } else {
+            assert_non_null(strstr(err, "UTF-8"));
+        }
+    }
+    log_set_level(was);
+}
+
 static void test_missing_vocab(void **state) {
     (void)state;
     char err[1024];
@@ -255,6 +319,7 @@ int main(void) {
         cmocka_unit_test(test_embeddings),
         cmocka_unit_test(test_python_float),
         cmocka_unit_test(test_bad_input),
+        cmocka_unit_test(test_random_prompts),
         cmocka_unit_test(test_missing_vocab),
     };
     return cmocka_run_group_tests_name("tokenizer", tests, setup, teardown);

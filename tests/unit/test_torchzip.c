@@ -99,11 +99,22 @@ static void test_plain_protocol4(void **state) {
     ckpt_close(c);
 }
 
+static void test_zip64(void **state) {
+    (void)state;
+    ckpt *c = open_ok("zip64.ckpt");
+    check_state_dict(c);
+    ckpt_close(c);
+}
+
 static void test_wrappers(void **state) {
     (void)state;
     ckpt *c = open_ok("ema.pth");            /* params_ema wins over params */
     assert_int_equal(ckpt_count(c), 1);
     assert_int_equal(ckpt_get(c, "conv.weight")->ndim, 4);
+    ckpt_close(c);
+    c = open_ok("embedding.pt");             /* nested dicts flatten to dotted names */
+    assert_int_equal(ckpt_count(c), 1);
+    assert_int_equal(ckpt_get(c, "string_to_param.*")->ne[1], 4);
     ckpt_close(c);
     c = open_ok("single.bin");               /* one-key dict: its value is the state dict */
     assert_int_equal(ckpt_count(c), 1);
@@ -129,6 +140,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_lightning_state_dict),
         cmocka_unit_test(test_plain_protocol4),
+        cmocka_unit_test(test_zip64),
         cmocka_unit_test(test_wrappers),
         cmocka_unit_test(test_refusals),
     };

@@ -25,8 +25,19 @@ static pthread_cond_t ev_cond = PTHREAD_COND_INITIALIZER;
 static char **events;
 static size_t n_events, cap_events;
 
+/* JSON messages are kept as they are; a binary preview frame becomes a pseudo message
+ * {"type": "binary", "data": <its metadata>, "format": <frame type>}. */
 static void sink(void *ud, const char *sid, const char *json, const unsigned char *bin, size_t len) {
-    (void)ud; (void)sid; (void)bin; (void)len;
+    (void)ud; (void)sid;
+    char *frame_text = NULL;
+    if (!json && bin && len >= 8) {
+        unsigned type = (unsigned)bin[0] << 24 | (unsigned)bin[1] << 16 | (unsigned)bin[2] << 8 | bin[3];
+        unsigned ml = (unsigned)bin[4] << 24 | (unsigned)bin[5] << 16 | (unsigned)bin[6] << 8 | bin[7];
+        if (ml > len - 8) ml = 0;
+        sbuf b = {0};
+        sb_printf(&b, "{\"type\": \"binary\", \"format\": %u, \"data\": %.*s}", type, (int)ml, (const char *)bin + 8);
+        json = frame_text = sb_take(&b);
+    }
     if (!json) return;
     pthread_mutex_lock(&ev_lock);
     if (n_events == cap_events) {
@@ -36,6 +47,7 @@ static void sink(void *ud, const char *sid, const char *json, const unsigned cha
     events[n_events++] = strdup(json);
     pthread_cond_broadcast(&ev_cond);
     pthread_mutex_unlock(&ev_lock);
+    free(frame_text);
 }
 
 char *gs_read_file(const char *path, size_t *len) {
@@ -62,11 +74,13 @@ static int counter_run(ci_call *c) {
     gs_test_runs++;
     int64_t v = ci_get_int(c, "value"), steps = ci_get_int(c, "steps");
     if (v == 13) return ci_fail(c, "ValueError", "unlucky value %lld", (long long)v);
+    static const unsigned char jpeg[] = { 0xff, 0xd8, 0xff, 0xd9 };
     for (int64_t i = 1; i <= steps; i++) {
+        if (i == 1) c->host->preview(c, 1, jpeg, sizeof jpeg);
         if (c->host->progress(c, i, steps)) return ci_fail(c, "InterruptProcessingException", "interrupted");
         usleep(20000);
     }
-    return c->host->set_output(c, 0, c->host->value_json(json_new_int(v + 1)));
+    return ci_set_int(c, 0, v + 1);
 }
 
 /* TestSink: an output node taking an INT (linked or constant) and a seed; its UI is
@@ -107,22 +121,54 @@ static const ci_node_def test_nodes[] = {
       .n_outputs = 0, .flags = CI_OUTPUT_NODE | CI_INPUT_IS_LIST, .run = gather_run },
 };
 
+static const char *str_or_null(const cJSON *n, const char *key) {
+    const cJSON *v = cJSON_GetObjectItem(n, key);
+    return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+/* A node declared entirely from its /object_info entry, so that the registry's
+ * serialisation of every core node (V1 and V3) can be compared with ComfyUI's. */
 static void register_stand_ins(void) {
     for (cJSON *n = spec->child; n; n = n->next) {
         ci_node_def *d = calloc(1, sizeof *d);
         d->abi_version = CI_ABI_VERSION;
         d->name = n->string;
-        d->category = cJSON_GetObjectItem(n, "category")->valuestring;
+        d->display_name = str_or_null(n, "display_name");
+        d->description = str_or_null(n, "description");
+        d->category = str_or_null(n, "category");
+        d->python_module = str_or_null(n, "python_module");
+        d->essentials_category = str_or_null(n, "essentials_category");
         d->inputs = json_print(cJSON_GetObjectItem(n, "input"));
-        const cJSON *out = cJSON_GetObjectItem(n, "output");
+        const cJSON *out = cJSON_GetObjectItem(n, "output"), *names = cJSON_GetObjectItem(n, "output_name");
+        const cJSON *lists = cJSON_GetObjectItem(n, "output_is_list"), *tips = cJSON_GetObjectItem(n, "output_tooltips");
         d->n_outputs = cJSON_GetArraySize(out);
         ci_output_def *o = calloc((size_t)d->n_outputs + 1, sizeof *o);
-        for (int i = 0; i < d->n_outputs; i++) o[i].type = cJSON_GetArrayItem(out, i)->valuestring;
+        for (int i = 0; i < d->n_outputs; i++) {
+            o[i].type = cJSON_GetArrayItem(out, i)->valuestring;
+            o[i].name = cJSON_GetArrayItem(names, i)->valuestring;
+            o[i].is_list = cJSON_IsTrue(cJSON_GetArrayItem(lists, i));
+            const cJSON *t = cJSON_GetArrayItem(tips, i);
+            o[i].tooltip = cJSON_IsString(t) ? t->valuestring : NULL;
+        }
         d->outputs = o;
-        d->flags = cJSON_IsTrue(cJSON_GetObjectItem(n, "output_node")) ? CI_OUTPUT_NODE : 0;
+        if (cJSON_GetArraySize(tips) > d->n_outputs) {   /* an inherited, longer list */
+            const char **tt = calloc((size_t)cJSON_GetArraySize(tips) + 1, sizeof *tt);
+            int j = 0;
+            for (const cJSON *t = tips->child; t; t = t->next) tt[j++] = t->valuestring;
+            d->output_tooltips = tt;
+        }
+        const cJSON *aliases = cJSON_GetObjectItem(n, "search_aliases");
+        const char **al = calloc((size_t)cJSON_GetArraySize(aliases) + 1, sizeof *al);
+        int k = 0;
+        for (const cJSON *a = cJSON_IsArray(aliases) ? aliases->child : NULL; a; a = a->next) al[k++] = a->valuestring;
+        d->search_aliases = al;
+        d->flags = (cJSON_IsTrue(cJSON_GetObjectItem(n, "output_node")) ? CI_OUTPUT_NODE : 0) |
+                   (cJSON_IsTrue(cJSON_GetObjectItem(n, "deprecated")) ? CI_DEPRECATED : 0) |
+                   (cJSON_IsTrue(cJSON_GetObjectItem(n, "is_input_list")) ? CI_INPUT_IS_LIST : 0) |
+                   (cJSON_GetObjectItem(n, "output_matchtypes") ? CI_SCHEMA_V3 : 0);
         d->run = stand_in_run;
         if (graph_host.register_node(d) != 0) {   /* the core pack has it already */
-            free((char *)d->inputs); free(o); free(d);
+            free((char *)d->inputs); free(o); free(al); free((void *)d->output_tooltips); free(d);
         }
     }
 }
@@ -135,12 +181,13 @@ static void make_dirs(void) {
     for (int i = 0; i < 3; i++) { snprintf(p, sizeof p, "%s/%s", gs_root, sub[i]); mkdir(p, 0755); }
 }
 
-static void start(int max_history) {
+static void start(int max_history, int cache_mode, int cache_lru) {
     char in[300], out[300], tmp[300];
     snprintf(in, sizeof in, "%s/input", gs_root);
     snprintf(out, sizeof out, "%s/output", gs_root);
     snprintf(tmp, sizeof tmp, "%s/temp", gs_root);
-    graph_config cfg = { .output_dir = out, .input_dir = in, .temp_dir = tmp, .max_history = max_history };
+    graph_config cfg = { .output_dir = out, .input_dir = in, .temp_dir = tmp, .max_history = max_history,
+                         .cache_mode = cache_mode, .cache_lru = cache_lru };
     graph_start(&cfg);
 }
 
@@ -164,12 +211,12 @@ void gs_setup(void) {
     for (size_t i = 0; i < sizeof test_nodes / sizeof *test_nodes; i++) graph_host.register_node(&test_nodes[i]);
     graph_set_event_sink(sink, NULL);
     make_dirs();
-    start(10000);
+    start(10000, GRAPH_CACHE_DEFAULT, 0);
 }
 
-void gs_restart(int max_history) {
+void gs_restart(int max_history, int cache_mode, int cache_lru) {
     graph_stop();
-    start(max_history);
+    start(max_history, cache_mode, cache_lru);
 }
 
 cJSON *gs_spec_nodes(void) { return spec; }

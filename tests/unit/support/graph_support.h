@@ -17,7 +17,7 @@ extern char gs_root[256];             /* the temp root; input/, output/, temp/ u
 extern int gs_test_runs;              /* how often the TestCounter node ran */
 
 void gs_setup(void);                  /* once per test binary; idempotent */
-void gs_restart(int max_history);     /* stop + start the worker (fresh queue/history) */
+void gs_restart(int max_history, int cache_mode, int cache_lru);   /* fresh queue/history/cache */
 cJSON *gs_spec_nodes(void);           /* the parsed comfyui-core-nodes.json (borrowed) */
 
 /* POST /prompt with a prompt object (printed) and extra fields; returns the reply,

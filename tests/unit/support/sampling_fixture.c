@@ -10,15 +10,21 @@
 #include <stdlib.h>
 #include <string.h>
 
-const char *fixture_path(const char *file) {
+static const char *shared_path(const char *rel) {
     static char path[4096];
     const char *shared = getenv("SHARED");
-    snprintf(path, sizeof path, "%s/fixtures/sd15/%s", shared ? shared : "../shared", file);
+    snprintf(path, sizeof path, "%s/%s", shared ? shared : "../shared", rel);
     return path;
 }
 
 char *fixture_slurp(const char *file, long *len) {
-    FILE *f = fopen(fixture_path(file), "rb");
+    char rel[1024];
+    snprintf(rel, sizeof rel, "fixtures/sd15/%s", file);
+    return shared_slurp(rel, len);
+}
+
+char *shared_slurp(const char *rel, long *len) {
+    FILE *f = fopen(shared_path(rel), "rb");
     if (!f) return NULL;
     char *buf = NULL;
     long n = -1;

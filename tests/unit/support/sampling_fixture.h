@@ -8,9 +8,9 @@
 
 #include <stdint.h>
 
-/* $SHARED/fixtures/sd15/<file> into a static buffer. */
-const char *fixture_path(const char *file);
-/* Whole file as a NUL-terminated heap string, or NULL. */
+/* $SHARED/<rel> (default ../shared) as a NUL-terminated heap string, or NULL. */
+char *shared_slurp(const char *rel, long *len);
+/* The same for $SHARED/fixtures/sd15/<file>. */
 char *fixture_slurp(const char *file, long *len);
 /* Heap copy of F32 tensor `name` of a fixture safetensors file, or NULL. */
 float *fixture_f32(const char *file, const char *name, int64_t *numel);
