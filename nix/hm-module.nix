@@ -28,7 +28,7 @@ let
 
   vscodeSettings = {
     "json.schemas" = [{
-      fileMatch = [ "workflows/*.json" ];
+      fileMatch = [ "/workflows/*.json" ]; # "/": from the workspace folder
       url = "file://${share}/workflow-schema.json";
     }];
     "C_Cpp.intelliSenseEngine" = "disabled"; # clangd does it, from .clangd

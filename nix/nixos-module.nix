@@ -119,8 +119,9 @@ in
         description = ''
           Folder (absolute path) of the model files in ComfyUI's layout (checkpoints/,
           loras/, vae/, ...).
-          Anywhere but the default, it is bind-mounted read-only over ${defaultModels};
-          it may not lie under /home (ProtectHome=yes).
+          Anywhere but the default, it is bind-mounted read-only over ${defaultModels}.
+          Under /home it also needs
+          systemd.services.comfyui-ipex.serviceConfig.ProtectHome = lib.mkForce "read-only".
         '';
       };
 

@@ -48,7 +48,13 @@ stdenv.mkDerivation {
   pname = "comfyui-ipex";
   inherit version;
 
-  src = lib.cleanSource ./..;
+  # The repository without build trees a developer's checkout may hold (stale objects
+  # there would be linked instead of rebuilt).
+  src = lib.cleanSourceWith {
+    src = lib.cleanSource ./..;
+    filter = path: type:
+      !(builtins.elem (baseNameOf path) [ "build" "build-asan" "node_modules" "comfyui-data" "result" ]);
+  };
 
   nativeBuildInputs = [ pkg-config ];
   buildInputs = [ libmicrohttpd oneDNN_2 level-zero cjson libpng stb systemd openssl utf8proc ];

@@ -171,7 +171,8 @@ int main(int argc, char **argv) {
 
     const char *extra[CFG_MAX_LIST];
     for (int i = 0; i < cfg.n_extra_model_paths; i++) extra[i] = cfg.extra_model_paths[i];
-    folders_config fc = {cfg.base_dir, cfg.output_dir, cfg.input_dir, cfg.temp_dir, cfg.user_dir, extra, cfg.n_extra_model_paths};
+    folders_config fc = {cfg.base_dir, cfg.output_dir, cfg.input_dir, cfg.temp_dir, cfg.user_dir, extra,
+                         cfg.n_extra_model_paths, cfg.tokenizer_dir};
     if (folders_init(&fc, err, sizeof err)) {
         log_error("%s", err);
         logbuf_stop();

@@ -33,6 +33,7 @@ typedef struct folder {
 
 static struct {
     char base[PATH_MAX], models[PATH_MAX], output[PATH_MAX], input[PATH_MAX], temp[PATH_MAX], user[PATH_MAX];
+    char tokenizer[PATH_MAX];
     folder folders[MAX_FOLDERS];
     int n;
 } reg;
@@ -375,6 +376,8 @@ int folders_init(const folders_config *cfg, char *err, size_t errlen) {
     absolute(cfg->temp_parent && cfg->temp_parent[0] ? cfg->temp_parent : reg.base, temp_parent, sizeof temp_parent);
     join(reg.temp, sizeof reg.temp, temp_parent, "temp");
 
+    if (cfg->tokenizer_dir && cfg->tokenizer_dir[0]) absolute(cfg->tokenizer_dir, reg.tokenizer, sizeof reg.tokenizer);
+
     register_defaults();
     for (int i = 0; i < cfg->n_extra_yaml; i++)
         if (load_extra_yaml(cfg->extra_yaml[i], err, errlen)) return -1;
@@ -384,12 +387,13 @@ int folders_init(const folders_config *cfg, char *err, size_t errlen) {
     if (make_dir(reg.input, "input", err, errlen) || make_dir(reg.output, "output", err, errlen) ||
         make_dir(reg.temp, "temp", err, errlen) || make_dir(reg.user, "user", err, errlen))
         return -1;
-    /* The standard model folders, so users see where files go (first path of each). */
-    for (int i = 0; i < reg.n; i++) {
-        const char *p = reg.folders[i].paths[0];
-        if (reg.folders[i].n_paths && !strncmp(p, reg.models, strlen(reg.models)) && folders_mkdirs(p))
-            log_warn("cannot create model folder %s: %s", p, strerror(errno));
-    }
+    /* The standard model folders under <base>/models, so users see where files go. */
+    for (int i = 0; i < reg.n; i++)
+        for (int k = 0; k < reg.folders[i].n_paths; k++) {
+            const char *p = reg.folders[i].paths[k];
+            if (!strncmp(p, reg.models, strlen(reg.models)) && folders_mkdirs(p))
+                log_warn("cannot create model folder %s: %s", p, strerror(errno));
+        }
     return 0;
 }
 
@@ -407,6 +411,8 @@ const char *folders_output(void) { return reg.output; }
 const char *folders_input(void) { return reg.input; }
 const char *folders_temp(void) { return reg.temp; }
 const char *folders_user(void) { return reg.user; }
+
+const char *folders_tokenizer_dir(void) { return reg.tokenizer[0] ? reg.tokenizer : NULL; }
 
 const char *folders_for_type(const char *type) {
     if (!type) return NULL;

@@ -23,6 +23,7 @@ typedef struct folders_config {
     const char *user_dir;
     const char *const *extra_yaml;   /* extra_model_paths.yaml files */
     int n_extra_yaml;
+    const char *tokenizer_dir;  /* --tokenizer-dir; NULL or "": search the defaults */
 } folders_config;
 
 typedef struct str_list {
@@ -45,6 +46,8 @@ const char *folders_output(void);
 const char *folders_input(void);
 const char *folders_temp(void);
 const char *folders_user(void);
+/* --tokenizer-dir as given (absolute), or NULL: the override for tokenizer_find(). */
+const char *folders_tokenizer_dir(void);
 /* "input", "output", "temp" -> that folder; anything else NULL. */
 const char *folders_for_type(const char *type);
 

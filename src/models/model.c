@@ -189,12 +189,15 @@ size_t model_chain_peak(const model_chain *c) {
 }
 
 tensor *model_to_tokens(const tensor *x) {
+    if (!x) return NULL;
     tensor *t = op_permute(x, (int[]){0, 2, 3, 1});
+    if (!t) return NULL;
     tensor_reshape(t, 3, (int64_t[]){x->ne[0], x->ne[2] * x->ne[3], x->ne[1]});
     return t;
 }
 
 tensor *model_from_tokens(tensor *t, const tensor *like) {
+    if (!t || !like) return NULL;
     tensor_reshape(t, 4, (int64_t[]){like->ne[0], like->ne[2], like->ne[3], like->ne[1]});
     return op_permute(t, (int[]){0, 3, 1, 2});
 }

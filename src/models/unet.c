@@ -14,25 +14,11 @@
 #include "tensor/arena.h"
 #include "tensor/ops.h"
 
+#define UNET_MAX_BLOCKS MD_MAX_BLOCKS
 #define UNET_GROUPS 32
 #define UNET_RES_EPS 1e-5f   /* ResBlock and out GroupNorm: PyTorch's default */
 #define UNET_ST_EPS 1e-6f    /* SpatialTransformer's GroupNorm */
 #define UNET_LN_EPS 1e-5f    /* LayerNorms inside transformer blocks */
-
-/* ---------------------------------------------------------------- configuration */
-
-unet_config unet_config_sd15(void) {
-    unet_config c = {
-        .in_channels = 4, .out_channels = 4, .model_channels = 320,
-        .num_levels = 4, .channel_mult = {1, 2, 4, 4}, .num_res_blocks = {2, 2, 2, 2},
-        .transformer_depth = {1, 1, 1, 1, 1, 1, 0, 0},
-        .transformer_depth_output = {0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1},
-        .transformer_depth_middle = 1, .context_dim = 768,
-        .num_heads = 8, .num_head_channels = -1,
-        .use_linear_in_transformer = 0, .adm_in_channels = 0,
-    };
-    return c;
-}
 
 /* ---------------------------------------------------------------- weights */
 
@@ -90,7 +76,7 @@ struct unet {
     model_layer label_emb_0_0;                /* (time_embed_dim, adm_in_channels), SDXL */
     model_layer label_emb_0_2;                /* (time_embed_dim, time_embed_dim), SDXL */
     int n_input, n_output;
-    unet_block input_blocks[UNET_MAX_BLOCKS];
+    unet_block input_blocks[UNET_MAX_BLOCKS];  /* conv_in, levels of Res(+ST), Downsample */
     int n_middle;                             /* blocks used below: 0, 1 or 2 */
     unet_block middle_block[2];               /* [0]: .0 Res + .1 ST, [1]: .2 Res */
     unet_block output_blocks[UNET_MAX_BLOCKS];
@@ -169,10 +155,12 @@ static int spatial_transformer_bind(model_loader *ld, unet_spatial_transformer *
 
 static int config_check(const unet_config *c, char *err, size_t errlen) {
     int n_res = 0;
-    for (int l = 0; l < c->num_levels; l++) n_res += c->num_res_blocks[l];
-    int ok = c->num_levels >= 1 && c->num_levels <= UNET_MAX_LEVELS && c->model_channels > 0 &&
+    for (int l = 0; l < c->num_levels && l < MD_MAX_LEVELS; l++) n_res += c->num_res_blocks[l];
+    int ok = c->num_levels >= 1 && c->num_levels <= MD_MAX_LEVELS && c->model_channels > 0 &&
              c->model_channels % UNET_GROUPS == 0 && c->in_channels > 0 && c->out_channels > 0 &&
              c->context_dim > 0 && n_res + c->num_levels + 1 <= UNET_MAX_BLOCKS &&
+             c->n_transformer_depth == n_res &&
+             c->n_transformer_depth_output == n_res + c->num_levels &&
              (c->num_head_channels > 0 || c->num_heads > 0);
     for (int l = 0; ok && l < c->num_levels; l++)
         ok = c->channel_mult[l] > 0 && c->num_res_blocks[l] > 0;
@@ -241,7 +229,8 @@ static int unet_bind(unet *u, model_loader *ld) {
 
     for (int l = c->num_levels - 1; l >= 0; l--) {
         for (int r = 0; r <= c->num_res_blocks[l]; r++) {
-            int out = c->channel_mult[l] * mc, depth = c->transformer_depth_output[out_i];
+            int out = c->channel_mult[l] * mc;
+            int depth = c->transformer_depth_output[c->n_transformer_depth_output - 1 - out_i];
             b = &u->output_blocks[u->n_output];
             b->has_res = 1;
             model_path(p, "output_blocks.%d.0", u->n_output);
@@ -267,7 +256,8 @@ static int unet_bind(unet *u, model_loader *ld) {
     return 0;
 }
 
-unet *unet_load(const ckpt *ck, const unet_config *cfg, char *err, size_t errlen) {
+unet *unet_load(const ckpt *ck, const char *prefix, const unet_config *cfg, char *err,
+                size_t errlen) {
     if (config_check(cfg, err, errlen)) return NULL;
     unet *u = calloc(1, sizeof(*u));
     if (!u) {
@@ -277,7 +267,7 @@ unet *unet_load(const ckpt *ck, const unet_config *cfg, char *err, size_t errlen
     u->cfg = *cfg;
     u->time_embed_dim = 4 * cfg->model_channels;
     model_loader ld;
-    model_loader_init(&ld, ck, "model.diffusion_model.", &u->params, err, errlen);
+    model_loader_init(&ld, ck, prefix, &u->params, err, errlen);
     int rc = unet_bind(u, &ld);
     u->act = arena_new();
     u->scratch = arena_new();
@@ -332,7 +322,7 @@ static tensor *resblock_forward(const unet_resblock *r, const tensor *x, const t
                               UNET_RES_EPS, ACT_SILU);
     h = op_conv2d(h, r->in_layers_2.weight, r->in_layers_2.bias, 1, 1, 1, ACT_NONE, NULL);
     tensor *e = op_linear(emb_silu, r->emb_layers_1.weight, r->emb_layers_1.bias, ACT_NONE, NULL);
-    tensor_reshape(e, 4, (int64_t[]){e->ne[0], e->ne[1], 1, 1});
+    if (e) tensor_reshape(e, 4, (int64_t[]){e->ne[0], e->ne[1], 1, 1});
     h = op_add(h, e);
     h = op_group_norm(h, UNET_GROUPS, r->out_layers_0.weight, r->out_layers_0.bias,
                       UNET_RES_EPS, ACT_SILU);
@@ -445,6 +435,7 @@ static int check_inputs(const unet *u, const tensor *x, const tensor *ts, const 
 static tensor *unet_embedding(unet *u, const tensor *ts, const tensor *y) {
     int64_t b = tensor_numel(ts), mc = u->cfg.model_channels;
     tensor *temb = arena_tensor(u->act, DT_F32, 2, (int64_t[]){b, mc});
+    if (!temb) return NULL;
     unet_timestep_embedding(ts->data, (int)b, (int)mc, temb->data);
     tensor *emb = op_linear(temb, u->time_embed_0.weight, u->time_embed_0.bias, ACT_SILU, NULL);
     emb = op_linear(emb, u->time_embed_2.weight, u->time_embed_2.bias, ACT_NONE, NULL);
@@ -461,15 +452,17 @@ int unet_forward(unet *u, const tensor *x, const tensor *timesteps, const tensor
     arena *prev = arena_use(u->act);
     arena_reset(u->act);
 
+    /* Ops pass a failed (NULL) input through; each block's result is checked, so a
+     * failure (out of memory) surfaces as one error instead of a crash. */
     tensor *emb_silu = unet_embedding(u, timesteps, y);
     tensor *hs[UNET_MAX_BLOCKS];
     int n_hs = 0;
-    const tensor *h = x;
-    for (int i = 0; i < u->n_input; i++)
+    const tensor *h = emb_silu ? x : NULL;
+    for (int i = 0; h && i < u->n_input; i++)
         h = hs[n_hs++] = unet_step(u, &u->input_blocks[i], h, NULL, emb_silu, context, NULL);
-    for (int i = 0; i < u->n_middle; i++)
+    for (int i = 0; h && i < u->n_middle; i++)
         h = unet_step(u, &u->middle_block[i], h, NULL, emb_silu, context, NULL);
-    for (int i = 0; i < u->n_output; i++) {
+    for (int i = 0; h && i < u->n_output; i++) {
         const tensor *skip = hs[--n_hs];
         h = unet_step(u, &u->output_blocks[i], h, skip, emb_silu, context,
                       n_hs > 0 ? hs[n_hs - 1] : NULL);
@@ -477,8 +470,9 @@ int unet_forward(unet *u, const tensor *x, const tensor *timesteps, const tensor
     tensor *o = op_group_norm(h, UNET_GROUPS, u->out_0.weight, u->out_0.bias, UNET_RES_EPS,
                               ACT_SILU);
     o = op_conv2d(o, u->out_2.weight, u->out_2.bias, 1, 1, 1, ACT_NONE, NULL);
-    if (o->dt != DT_F32) o = op_cast(o, DT_F32);
-    memcpy(out->data, o->data, out->nbytes);
+    if (o && o->dt != DT_F32) o = op_cast(o, DT_F32);
+    if (o) memcpy(out->data, o->data, out->nbytes);
+    else snprintf(err, errlen, "unet: a tensor op failed (out of memory?)");
     arena_use(prev);
-    return 0;
+    return o ? 0 : -1;
 }

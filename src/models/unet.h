@@ -2,8 +2,8 @@
  *
  * One piece of code for every configuration: the layout (channels per level, ResBlocks
  * per level, transformer depth per block, heads, context width, 1x1-conv or linear
- * proj_in/proj_out, optional class embedding) comes from a unet_config, which model
- * detection fills from the checkpoint's shapes; unet_config_sd15() is SD1.5's.
+ * proj_in/proj_out, optional class embedding) comes from the unet_config that model
+ * detection (io/detect.h) fills from the checkpoint's shapes.
  *
  * The forward pass reads like the paper: timestep embedding, input blocks whose outputs
  * are pushed as skips, middle block, output blocks that each pop one skip and
@@ -16,36 +16,21 @@
 #include <stddef.h>
 
 #include "io/ckpt.h"
+#include "io/detect.h"
 #include "models/model.h"
 #include "tensor/tensor.h"
 
-#define UNET_MAX_LEVELS 8
-#define UNET_MAX_BLOCKS 32
-
-typedef struct unet_config {
-    int in_channels;                   /* 4 (9 inpaint, 8 pix2pix) */
-    int out_channels;                  /* 4 */
-    int model_channels;                /* 320 */
-    int num_levels;                    /* entries of channel_mult */
-    int channel_mult[UNET_MAX_LEVELS]; /* SD1/2 [1,2,4,4], SDXL [1,2,4] */
-    int num_res_blocks[UNET_MAX_LEVELS];
-    int transformer_depth[UNET_MAX_BLOCKS];        /* per input ResBlock, in order */
-    int transformer_depth_output[UNET_MAX_BLOCKS]; /* per output ResBlock, in order */
-    int transformer_depth_middle;      /* >= 0: Res,ST,Res; -1: Res only; -2: no middle */
-    int context_dim;                   /* 768 SD1, 1024 SD2, 2048 SDXL */
-    int num_heads;                     /* SD1: 8 heads; -1 when num_head_channels is set */
-    int num_head_channels;             /* SD2/SDXL: 64 channels per head; -1 otherwise */
-    int use_linear_in_transformer;     /* proj_in/out are Linear (SD2/SDXL), not 1x1 conv */
-    int adm_in_channels;               /* SDXL 2816 (label_emb); 0 when none */
-} unet_config;
-
-unet_config unet_config_sd15(void);
+/* The layout comes from model detection (io/detect.h): unet_config holds channels,
+ * levels, transformer depths (input blocks in order; output blocks in ComfyUI's list,
+ * consumed from the end), heads, context width and the class-embedding width. */
 
 typedef struct unet unet;
 
-/* Binds every `model.diffusion_model.*` tensor of ck for cfg. NULL with a message naming
- * the first missing or misshapen key. ck may be closed afterwards. */
-unet *unet_load(const ckpt *ck, const unet_config *cfg, char *err, size_t errlen);
+/* Binds every tensor under prefix ("model.diffusion_model.", or "" for a UNet-only file)
+ * for cfg. NULL with a message naming the first missing or misshapen key. ck may be
+ * closed afterwards. */
+unet *unet_load(const ckpt *ck, const char *prefix, const unet_config *cfg, char *err,
+                size_t errlen);
 void unet_free(unet *u);
 const unet_config *unet_get_config(const unet *u);
 size_t unet_weight_bytes(const unet *u);

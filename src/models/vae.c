@@ -293,11 +293,11 @@ tensor *vae_decode_raw(vae *v, const tensor *latent, char *err, size_t errlen) {
     }
     model_chain_reset(&v->chain);
     arena *prev = arena_use(v->chain.hold[0]);
-    tensor *x = decoder_forward(v, latent);
-    if (x->dt != DT_F32) x = op_cast(x, DT_F32);
-    tensor *out = tensor_keep(x);
+    tensor *x = decoder_forward(v, latent);   /* NULL when an op failed */
+    if (x && x->dt != DT_F32) x = op_cast(x, DT_F32);
+    tensor *out = x ? tensor_keep(x) : NULL;
     arena_use(prev);
-    if (!out) snprintf(err, errlen, "vae: out of memory");
+    if (!out) snprintf(err, errlen, "vae: a tensor op failed (out of memory?)");
     return out;
 }
 
@@ -339,6 +339,7 @@ static tensor *vae_pixels_in(const tensor *image, int64_t y0, int64_t x0, int64_
                       arena *a) {
     int64_t b = image->ne[0], ih = image->ne[1], iw = image->ne[2], ic = image->ne[3];
     tensor *x = arena_tensor(a, DT_F32, 4, (int64_t[]){b, 3, h, w});
+    if (!x) return NULL;
     const float *src = image->data;
     float *dst = x->data;
     for (int64_t n = 0; n < b; n++)
@@ -356,11 +357,11 @@ tensor *vae_encode_window(vae *v, const tensor *image, int64_t y0, int64_t x0, i
     arena *prev = arena_use(v->chain.hold[1]);
     /* The input lives in hold[1]; the chain's first step writes hold[0]. */
     tensor *x = vae_pixels_in(image, y0, x0, h, w, v->chain.hold[1]);
-    tensor *z = encoder_forward(v, x);
-    if (z->dt != DT_F32) z = op_cast(z, DT_F32);
-    tensor *out = tensor_keep(z);
+    tensor *z = encoder_forward(v, x);   /* NULL when an op failed */
+    if (z && z->dt != DT_F32) z = op_cast(z, DT_F32);
+    tensor *out = z ? tensor_keep(z) : NULL;
     arena_use(prev);
-    if (!out) snprintf(err, errlen, "vae: out of memory");
+    if (!out) snprintf(err, errlen, "vae: a tensor op failed (out of memory?)");
     return out;
 }
 

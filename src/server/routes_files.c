@@ -46,14 +46,9 @@ static int reencode(const http_request *req, http_response *res, const char *pat
     char *preview = http_query_get(req->query, "preview");
     int done = 0;
     view_mode mode = VIEW_RGB;
-    int quality = 90;
     if (preview) {
-        /* "<format>;<quality>": the quality is the last part when it is all digits. */
-        const char *q = strrchr(preview, ';');
-        if (q && q[1] && strspn(q + 1, "0123456789") == strlen(q + 1)) quality = atoi(q + 1);
-        if (quality < 1) quality = 1;
-        if (quality > 100) quality = 100;
-        mode = channel && strchr(channel, 'a') && strcmp(channel, "rgba") ? VIEW_ALPHA : VIEW_JPEG;
+        /* ComfyUI forces a format with alpha when the channel asks for it. */
+        mode = channel && !strcmp(channel, "a") ? VIEW_ALPHA : VIEW_RGB;
     } else if (channel && !strcmp(channel, "rgb")) {
         mode = VIEW_RGB;
     } else if (channel && !strcmp(channel, "a")) {
@@ -63,7 +58,7 @@ static int reencode(const http_request *req, http_response *res, const char *pat
     }
     size_t len;
     const char *type;
-    unsigned char *data = view_transform(path, mode, quality, &len, &type);
+    unsigned char *data = view_transform(path, mode, &len, &type);
     if (data) {
         http_reply(res, 200, type, (char *)data, len);
         done = 1;

@@ -10,7 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 #include "base/folders.h"
 #include "io/ckpt.h"
@@ -147,19 +146,7 @@ ROUTE(route_experiment_models_preview) {
     for (size_t i = 0; i < sizeof exts / sizeof exts[0]; i++) {
         char path[PATH_MAX + 16];
         snprintf(path, sizeof path, "%s%s", model, exts[i]);
-        FILE *f = fopen(path, "rb");
-        if (!f) continue;
-        struct stat st;
-        if (fstat(fileno(f), &st) || !S_ISREG(st.st_mode)) {
-            fclose(f);
-            continue;
-        }
-        res->fd = dup(fileno(f));
-        fclose(f);
-        res->fd_len = (uint64_t)st.st_size;
-        snprintf(res->content_type, sizeof res->content_type, "%s", types[i % 5]);
-        res->status = 200;
-        return;
+        if (!http_reply_file(req, res, path, types[i % 5])) return;
     }
     http_reply_error(res, 404);
 }

@@ -45,6 +45,7 @@ typedef struct conn_ctx {
     char *uri;
     char *body;
     size_t len, cap;
+    int headers_seen;        /* the first access-handler call has happened */
     int too_large;
 } conn_ctx;
 
@@ -271,10 +272,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         ctx->body[ctx->len] = '\0';
         return MHD_YES;
     }
-    if (!ctx->body && !ctx->too_large && ctx->len == 0 && !ctx->cap) {
+    if (!ctx->headers_seen) {
         /* First call: refuse an announced oversized body before reading it. */
         const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
-        ctx->cap = 1;      /* marks "first call done" */
+        ctx->headers_seen = 1;
         if (cl && strtoull(cl, NULL, 10) > srv.max_body) return send_error(c, 413);
         return MHD_YES;
     }

@@ -1,5 +1,4 @@
-/* view_image.c -- see view_image.h. stb_image_write is compiled static here so its
- * symbols cannot clash with another user of it in the library. */
+/* view_image.c -- see view_image.h. */
 #include "server/view_image.h"
 
 #include <stdio.h>
@@ -7,15 +6,6 @@
 #include <string.h>
 
 #include "base/image.h"
-
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wunused-function"
-#pragma GCC diagnostic ignored "-Wmissing-field-initializers"
-#pragma GCC diagnostic ignored "-Wsign-compare"
-#define STB_IMAGE_WRITE_IMPLEMENTATION
-#define STB_IMAGE_WRITE_STATIC
-#include "stb_image_write.h"
-#pragma GCC diagnostic pop
 
 /* Any decoded image as 8-bit RGBA (alpha 255 when the file has none). */
 static unsigned char *to_rgba(const img8 *im) {
@@ -34,31 +24,7 @@ static unsigned char *to_rgba(const img8 *im) {
     return out;
 }
 
-typedef struct membuf {
-    unsigned char *data;
-    size_t len, cap;
-    int failed;
-} membuf;
-
-static void mem_write(void *ctx, void *data, int size) {
-    membuf *m = ctx;
-    if (m->failed || size <= 0) return;
-    if (m->len + (size_t)size > m->cap) {
-        size_t cap = m->cap ? m->cap * 2 : 65536;
-        while (cap < m->len + (size_t)size) cap *= 2;
-        unsigned char *grown = realloc(m->data, cap);
-        if (!grown) {
-            m->failed = 1;
-            return;
-        }
-        m->data = grown;
-        m->cap = cap;
-    }
-    memcpy(m->data + m->len, data, (size_t)size);
-    m->len += (size_t)size;
-}
-
-unsigned char *view_transform(const char *path, view_mode mode, int quality, size_t *len, const char **content_type) {
+unsigned char *view_transform(const char *path, view_mode mode, size_t *len, const char **content_type) {
     img8 im;
     char err[256];
     if (image_load_file(path, &im, err, sizeof err)) return NULL;
@@ -78,19 +44,8 @@ unsigned char *view_transform(const char *path, view_mode mode, int quality, siz
         for (size_t i = 0; i < n; i++) memmove(rgba + i * 3, rgba + i * 4, 3);     /* drop alpha */
         out.channels = 3;
         out.px = rgba;
-        if (mode == VIEW_RGB) {
-            if (png_encode(&out, NULL, 0, 1, &result, len, err, sizeof err)) result = NULL;
-            *content_type = "image/png";
-        } else {
-            membuf m = {0};
-            if (stbi_write_jpg_to_func(mem_write, &m, out.w, out.h, 3, rgba, quality) && !m.failed) {
-                result = m.data;
-                *len = m.len;
-            } else {
-                free(m.data);
-            }
-            *content_type = "image/jpeg";
-        }
+        if (png_encode(&out, NULL, 0, 1, &result, len, err, sizeof err)) result = NULL;
+        *content_type = "image/png";
     }
     free(rgba);
     return result;

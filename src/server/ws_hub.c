@@ -10,6 +10,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <microhttpd.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -54,9 +56,9 @@ static struct {
 
 /* ---- sending ---- */
 
-static int send_all(int fd, const uint8_t *p, size_t n) {
+static int send_all(int fd, const uint8_t *p, size_t n, int more) {
     while (n) {
-        ssize_t k = send(fd, p, n, MSG_NOSIGNAL);
+        ssize_t k = send(fd, p, n, MSG_NOSIGNAL | (more ? MSG_MORE : 0));
         if (k < 0 && errno == EINTR) continue;
         if (k <= 0) return -1;
         p += k;
@@ -70,8 +72,9 @@ static int ws_send(ws_client *c, int opcode, const void *data, size_t len) {
     size_t h = ws_frame_header(hdr, opcode, len);
     pthread_mutex_lock(&c->wlock);
     int rc = c->dead ? -1 : 0;
-    if (!rc) rc = send_all(c->fd, hdr, h);
-    if (!rc && len) rc = send_all(c->fd, data, len);
+    /* The header is corked onto the payload: one segment, no Nagle wait between them. */
+    if (!rc) rc = send_all(c->fd, hdr, h, len > 0);
+    if (!rc && len) rc = send_all(c->fd, data, len, 0);
     if (rc && !c->dead) {
         c->dead = 1;
         shutdown(c->fd, SHUT_RDWR);     /* wakes the reader, which cleans up */
@@ -285,6 +288,8 @@ static void on_upgraded(void *ud, int fd, const char *extra, size_t extra_len, v
     fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
     struct timeval tv = {.tv_sec = 10};
     setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    int one = 1;      /* events are small and latency matters (fails harmlessly under TLS) */
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     if (extra_len && (c->pending = malloc(extra_len))) {
         memcpy(c->pending, extra, extra_len);
         c->pending_len = extra_len;

@@ -122,8 +122,9 @@ static int run_affine(tensor *y, int64_t N, int64_t C, int64_t S, void *gamma, v
                       act_kind act) {
     norm_ctx c = {.act = act, .has_mul = gamma != NULL, .has_add = beta != NULL};
     int64_t dd[3] = {N, C, S}, cd[3] = {1, C, 1};
-    dnn_md(&c.data, y->dt, 3, dd);
-    dnn_md(&c.chan, DT_F32, 3, cd);
+    int nd = S == 1 ? 2 : 3;
+    dnn_md(&c.data, y->dt, nd, dd);
+    dnn_md(&c.chan, DT_F32, nd, cd);
     pkey k;
     pkey_init(&k, PK_GNORM_AFFINE);
     pkey_md(&k, &c.data);

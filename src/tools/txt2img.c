@@ -169,9 +169,10 @@ int main(int argc, char **argv) {
     ckpt *ck = ckpt_open(o.ckpt, &cerr);
     tokenizer *tok = ck ? tokenizer_load(o.tok_dir, err, sizeof err) : NULL;
     clip_model *clip = tok ? clip_load(ck, CLIP_SD1_PREFIX, tok, &cerr) : NULL;
-    unet_config ucfg = unet_config_sd15();
+    model_config mcfg;
     vae_config vcfg = vae_config_sd();
-    unet *u = clip ? unet_load(ck, &ucfg, err, sizeof err) : NULL;
+    unet *u = clip && model_detect(ck, &mcfg, err, sizeof err) == 0
+                  ? unet_load(ck, mcfg.unet_prefix, &mcfg.unet, err, sizeof err) : NULL;
     vae *v = u ? vae_load(ck, "first_stage_model.", &vcfg, err, sizeof err) : NULL;
     tensor *cond = NULL, *uncond = NULL, *pooled = NULL, *latent = NULL, *image = NULL;
     int rc = 1;

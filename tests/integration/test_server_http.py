@@ -218,3 +218,28 @@ def test_static_frontend(start_daemon, tmp_path):
     assert d.get("/assets/../../etc/passwd").status == 404
     assert d.get("/assets/%2e%2e/%2e%2e/etc/passwd").status == 404
     assert d.get("/assets/").status == 404
+
+
+def test_tls(start_daemon, tmp_path):
+    import shutil
+    import ssl
+    import subprocess
+    import urllib.request
+
+    import pytest
+    import websocket
+    if not shutil.which("openssl"):
+        pytest.skip("openssl not installed")
+    key, cert = tmp_path / "k.pem", tmp_path / "c.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(cert),
+                    "-days", "1", "-subj", "/CN=localhost"], check=True, capture_output=True)
+    d = start_daemon("--tls-keyfile", str(key), "--tls-certfile", str(cert))
+    ctx = ssl.create_default_context(cafile=str(cert))
+    ctx.check_hostname = False
+    with urllib.request.urlopen(f"https://127.0.0.1:{d.port}/api/features", context=ctx, timeout=10) as r:
+        assert r.status == 200
+    ws = websocket.create_connection(f"wss://127.0.0.1:{d.port}/ws?clientId=tls", timeout=10,
+                                     sslopt={"cert_reqs": ssl.CERT_NONE})
+    import json
+    assert json.loads(ws.recv())["type"] == "status"
+    ws.close()

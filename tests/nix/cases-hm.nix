@@ -79,7 +79,7 @@ in
     name = "hm: development wires the workflow schema to workflows/*.json";
     actual = builtins.fromJSON (eval { development.enable = true; }).home.file."comfyui-workspace/.vscode/settings.json".text;
     expected = {
-      "json.schemas" = [{ fileMatch = [ "workflows/*.json" ]; url = "file://${pkg}/share/comfyui-ipex/workflow-schema.json"; }];
+      "json.schemas" = [{ fileMatch = [ "/workflows/*.json" ]; url = "file://${pkg}/share/comfyui-ipex/workflow-schema.json"; }];
       "C_Cpp.intelliSenseEngine" = "disabled";
     };
   }

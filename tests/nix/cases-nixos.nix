@@ -177,6 +177,29 @@ in
     expected = "32G";
   }
   {
+    name = "mkForce beats the module's hardening (models under /home)";
+    actual = (import ./harness/eval.nix {
+      modules = [
+        ../../nix/nixos-module.nix
+        ({ lib, ... }: {
+          services.comfyui-ipex = { enable = true; models.path = "/home/ada/models"; };
+          systemd.services.comfyui-ipex.serviceConfig.ProtectHome = lib.mkForce "read-only";
+        })
+      ];
+    }).config.systemd.services.comfyui-ipex.serviceConfig.ProtectHome;
+    expected = "read-only";
+  }
+  {
+    name = "two plain definitions of one setting conflict";
+    actual = !(builtins.tryEval (builtins.deepSeq (import ./harness/eval.nix {
+      modules = [
+        ../../nix/nixos-module.nix
+        { services.comfyui-ipex.enable = true; systemd.services.comfyui-ipex.serviceConfig.ProtectHome = false; }
+      ];
+    }).config.systemd.services.comfyui-ipex.serviceConfig.ProtectHome true)).success;
+    expected = true;
+  }
+  {
     name = "disabled: nothing is configured";
     actual = let c = (import ./harness/eval.nix { modules = [ ../../nix/nixos-module.nix { } ]; }).config;
       in { systemd = c.systemd or { }; users = c.users or { }; };

@@ -43,6 +43,11 @@ in
     expected = [ "PREFIX=${builtins.placeholder "out"}" "TOKENIZER_DIR=${pkg.attrs.passthru.tokenizer}" ];
   }
   {
+    name = "package: the source leaves out build trees and node_modules";
+    actual = map (n: pkg.attrs.src.filter "/src/${n}" "directory") [ "build" "build-asan" "node_modules" "src" "nix" ];
+    expected = [ false false false true true ];
+  }
+  {
     name = "package: every tokenizer file is fetched from a pinned ComfyUI commit";
     actual = lib.all (e: builtins.match
       "https://raw.githubusercontent.com/comfyanonymous/ComfyUI/[0-9a-f]{40}/comfy/sd1_tokenizer/${e.name}" e.path.url != null)

@@ -1,18 +1,20 @@
 #!/usr/bin/env bash
-# Packaging tests: systemd units, Nix expressions and modules, the workflow schema.
+# Packaging tests: systemd units, Nix expressions and modules, install, workflow schema.
 # Prints one closing line "N passed, N failed" (tests/run.sh adds it to the suite).
-#   units:   systemd-analyze verify on every unit, systemd-analyze security --offline
-#            under EXPOSURE_MAX (the score is printed), sysusers/tmpfiles applied to a
-#            scratch root
-#   nix:     every .nix parses (nix-instantiate --parse); the NixOS and Home Manager
-#            modules evaluated by tests/nix/harness (a minimal module system, no nixpkgs)
-#            and their output checked; the NixOS unit rendered and scored like the file
+#   units:   systemd-analyze verify on the units, systemd-analyze security --offline under
+#            EXPOSURE_MAX (the score is printed), sysusers/tmpfiles applied to a scratch
+#            root, the W^X probe (why MemoryDenyWriteExecute= waits for --no-jit)
+#   nix:     every .nix parses; the NixOS, Home Manager, flake and package cases evaluated
+#            with tests/nix/harness (a minimal module system and stand-in pkgs: no nixpkgs
+#            offline); the NixOS unit rendered, verified and scored like the file
+#   daemon:  the built daemon accepts every unit's command line (skipped before `make`)
+#   install: make install into a staging root
 #   schema:  workflows/*.json and tests/workflows/valid pass scripts/check-workflow.py,
 #            every file of tests/workflows/broken fails at the place EXPECT names
 set -u
 cd "$(dirname "$0")/../.."
-ROOT=$PWD
 EXPOSURE_MAX=${EXPOSURE_MAX:-2.0}
+BUILD=${BUILD:-build}
 PY=/usr/bin/python3
 # Evaluation only: a dummy store, so neither root nor a nix daemon is needed.
 NIX_EVAL=(nix-instantiate --readonly-mode --store dummy:// --eval --strict --json)
@@ -154,6 +156,27 @@ wx_probe() {
   "$scratch/wx_probe"
 }
 
+# daemon_runs UNITFILE: the daemon `make` built accepts the unit's command line and
+# starts (--quick-test-for-ci), on a scratch base directory and a free port.
+daemon_runs() {
+  [ -x "$BUILD/comfyui-ipex" ] || { echo "no $BUILD/comfyui-ipex: run make first"; return 77; }
+  local port
+  port=$($PY -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  mkdir -p "$scratch/base"
+  $PY tests/nix/units.py run "$1" "$BUILD/comfyui-ipex" "$scratch/base" "$port"
+}
+
+# hm_unit: the Home Manager user service's ExecStart as a unit file.
+hm_unit() {
+  mkdir -p "$scratch/units-hm"
+  { echo "[Service]"; printf 'ExecStart=%s\n' "$("${NIX_EVAL[@]}" -E '(import ./tests/nix/harness/eval.nix {
+      homeManager = true; modules = [ ./nix/hm-module.nix { home.homeDirectory = "/home/ada";
+        programs.comfyui-ipex = { enable = true; service.enable = true;
+          service.extraArgs = [ "--acceleration" "cpu" "--precision" "bf16" ]; }; } ];
+    }).config.systemd.user.services.comfyui-ipex.Service.ExecStart' | $PY -c 'import json, sys; print(json.load(sys.stdin))')"
+  } >"$scratch/units-hm/comfyui-ipex.service"
+}
+
 # expect_broken FILE WHERE: the checker rejects FILE and names WHERE in its message.
 expect_broken() {
   local out
@@ -176,6 +199,14 @@ check "nix: NixOS unit (defaults) verifies and scores" nixos_unit_ok default '{ 
 check "nix: NixOS unit (cpu, no JIT, public) verifies and scores" nixos_unit_ok cpu \
   '{ acceleration = "cpu"; optimization.jitCompile = false; host = "0.0.0.0"; }'
 check "nix: NixOS hardening matches systemd/comfyui-ipex.service" hardening_parity
+nixos_unit flags '{ acceleration = "auto"; optimization = { level = "O3"; precision = "bf16"; };
+  extraArgs = [ "--preview-method" "auto" ]; environment.X = "1"; }'
+hm_unit
+check "daemon: accepts systemd/comfyui-ipex.service's command line" daemon_runs "$scratch/units/comfyui-ipex.service"
+for u in default cpu flags; do
+  check "daemon: accepts the NixOS unit's command line ($u)" daemon_runs "$scratch/units-nixos/$u/comfyui-ipex.service"
+done
+check "daemon: accepts the Home Manager user service's command line" daemon_runs "$scratch/units-hm/comfyui-ipex.service"
 nix_cases tests/nix/cases-package.nix
 check "nix: package.nix pins the hashes of shared/tokenizer/sd1" tokenizer_hashes
 check "install: make install stages units, tokenizer, workflows, schema" install_tree

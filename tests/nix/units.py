@@ -9,8 +9,15 @@
   units.py parity UNITFILE < hardening.json
       Checks that every setting of nix/hardening.nix has the same value in the unit
       file's [Service] section (yes/true spellings and line splits aside).
+  units.py run UNITFILE DAEMON BASEDIR PORT
+      Runs the unit's ExecStart with --quick-test-for-ci appended: the program replaced
+      by DAEMON, the values of --base-directory and --port by BASEDIR and PORT, unset
+      $VARIABLES dropped. The daemon's status is the result: it rejects unknown flags.
 """
 import json
+import re
+import shlex
+import subprocess
 import sys
 
 UNIT_LISTS = {"after": "After", "before": "Before", "wants": "Wants", "requires": "Requires"}
@@ -66,6 +73,27 @@ def service_section(path):
     return settings
 
 
+def run(unit_path, daemon, base, port):
+    line = service_section(unit_path)["ExecStart"][-1]
+    argv = [daemon]
+    for arg in shlex.split(line)[1:]:
+        if not re.fullmatch(r"\$[A-Za-z_][A-Za-z0-9_]*", arg):  # $VAR splits; empty here
+            argv.append(arg)
+    for flag, value in (("--base-directory", base), ("--port", port)):
+        if flag in argv:
+            argv[argv.index(flag) + 1] = value
+    argv.append("--quick-test-for-ci")
+    print(" ".join(shlex.quote(a) for a in argv))
+    try:
+        r = subprocess.run(argv, capture_output=True, text=True, timeout=120)
+    except subprocess.TimeoutExpired:
+        print("the daemon did not exit")
+        return 1
+    if r.returncode != 0:
+        print(r.stdout + r.stderr)
+    return r.returncode
+
+
 def normal(values):
     words = " ".join(values).split()
     return " ".join({"yes": "true", "no": "false"}.get(w, w) for w in words)
@@ -88,5 +116,7 @@ if __name__ == "__main__":
         sys.stdout.write(render(json.load(sys.stdin)))
     elif sys.argv[1:2] == ["parity"] and len(sys.argv) == 3:
         sys.exit(parity(sys.argv[2], json.load(sys.stdin)))
+    elif sys.argv[1:2] == ["run"] and len(sys.argv) == 6:
+        sys.exit(run(*sys.argv[2:]))
     else:
         sys.exit(__doc__)

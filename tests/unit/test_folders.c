@@ -156,12 +156,16 @@ static void test_overrides(void **state) {
     folders_config fc = {.base_dir = base, .output_dir = out, .temp_parent = tparent};
     assert_int_equal(folders_init(&fc, err, sizeof err), 0);
     assert_string_equal(folders_output(), out);
+    assert_null(folders_tokenizer_dir());
     char want[PATH_MAX];
     snprintf(want, sizeof want, "%s/tp/temp", base);
     assert_string_equal(folders_temp(), want);
     int ck = folders_find("checkpoints", 0);
     assert_true(snprintf(want, sizeof want, "%s/checkpoints", out) < (int)sizeof want);
     assert_string_equal(folders_path(ck, 1), want);
+    fc = (folders_config){.base_dir = base, .tokenizer_dir = "/opt/tok/sd1"};
+    assert_int_equal(folders_init(&fc, err, sizeof err), 0);
+    assert_string_equal(folders_tokenizer_dir(), "/opt/tok/sd1");
     fc = (folders_config){.base_dir = base};
     assert_int_equal(folders_init(&fc, err, sizeof err), 0);
 }

@@ -27,23 +27,16 @@ let
     optional = cond: x: if cond then [ x ] else [ ];
     optionals = cond: xs: if cond then xs else [ ];
     optionalString = cond: s: if cond then s else "";
-    optionalAttrs = cond: a: if cond then a else { };
     all = pred: foldl' (acc: x: acc && pred x) true;
     any = pred: foldl' (acc: x: acc || pred x) false;
     unique = foldl' (acc: x: if elem x acc then acc else acc ++ [ x ]) [ ];
     concatMap = f: xs: concatLists (map f xs);
     concatMapStringsSep = sep: f: xs: concatStringsSep sep (map f xs);
-    concatMapAttrs = f: a: foldl' (acc: n: acc // f n a.${n}) { } (attrNames a);
     mapAttrsToList = f: a: map (n: f n a.${n}) (attrNames a);
     mapAttrs' = f: a: listToAttrs (mapAttrsToList f a);
     nameValuePair = name: value: { inherit name value; };
-    filterAttrs = pred: a: listToAttrs (concatMap
-      (n: if pred n a.${n} then [ { name = n; value = a.${n}; } ] else [ ]) (attrNames a));
     genAttrs = names: f: listToAttrs (map (n: { name = n; value = f n; }) names);
     hasPrefix = pre: s: substring 0 (stringLength pre) s == pre;
-    hasSuffix = suf: s:
-      let n = stringLength s; m = stringLength suf;
-      in n >= m && substring (n - m) m s == suf;
     hasInfix = infix: s:
       let
         n = stringLength infix;
@@ -55,6 +48,7 @@ let
     escapeShellArgs = concatMapStringsSep " " escapeShellArg;
     literalExpression = text: { _type = "literalExpression"; inherit text; };
     cleanSource = src: src;
+    cleanSourceWith = { src, filter }: { inherit src filter; };
     licenses.mit = { spdxId = "MIT"; };
 
     # -- declarations and definitions --
@@ -87,7 +81,6 @@ let
         ints.unsigned = mkType "unsigned integer" (v: isInt v && v >= 0);
         path = mkType "path" (v: isPath v || (isString v && substring 0 1 v == "/"));
         package = mkType "package" isDerivation;
-        anything = mkType "anything" (v: true);
         enum = values: mkType "one of ${concatStringsSep ", " values}" (v: elem v values);
         nullOr = t: {
           name = "null or ${t.name}";
