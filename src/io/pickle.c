@@ -9,6 +9,7 @@
  */
 #include "io/pickle.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -16,6 +17,8 @@
 
 #define PK_MAX_MEMO (1u << 20)
 #define PK_MAX_VALUES (1u << 24)     /* a real data.pkl builds a few thousand */
+#define PK_MAX_TENSORS (1u << 22)
+#define PK_MAX_NEST 2
 
 typedef enum { PV_NONE, PV_BOOL, PV_INT, PV_FLOAT, PV_STR, PV_TUPLE, PV_LIST, PV_DICT,
                PV_GLOBAL, PV_STORAGE, PV_TENSOR } pv_kind;
@@ -418,6 +421,35 @@ static const pv *pk_unwrap(const pv *root) {
     return root;
 }
 
+typedef struct pk_walk {
+    pk_emit emit;
+    void *ctx;
+    char *err;
+    size_t emitted;
+} pk_walk;
+
+/* The dict's tensors in order; nested dicts (textual-inversion .pt files keep their
+ * vectors in "string_to_param") are flattened as "outer.inner", at most PK_MAX_NEST
+ * deep. Shared sub-dicts can multiply names, hence the cap on the total. */
+static int pk_emit_dict(pk_walk *w, const pv *d, const char *prefix, int depth) {
+    for (size_t i = 0; i < d->n; i += 2) {
+        const pv *key = d->it[i], *v = d->it[i + 1];
+        if (key->k != PV_STR || (v->k != PV_TENSOR && (v->k != PV_DICT || depth == PK_MAX_NEST)))
+            continue;
+        if (++w->emitted > PK_MAX_TENSORS)
+            return io_fail(w->err, "the pickle names more than %u tensors", PK_MAX_TENSORS);
+        size_t n = strlen(prefix) + key->n + 2;
+        char *name = malloc(n);
+        if (!name) return io_fail(w->err, "out of memory");
+        snprintf(name, n, "%s%s%s", prefix, key->s, v->k == PV_DICT ? "." : "");
+        int rc = v->k == PV_TENSOR ? w->emit(w->ctx, name, v->t, w->err)
+                                   : pk_emit_dict(w, v, name, depth + 1);
+        free(name);
+        if (rc) return -1;
+    }
+    return 0;
+}
+
 static void pk_free(pk *k) {
     for (size_t i = 0; i < k->npool; i++) {
         free(k->pool[i]->s);
@@ -442,9 +474,8 @@ int pk_load_state_dict(const uint8_t *prog, size_t len, pk_emit emit, void *ctx,
     if (!rc && k.sp != 1) rc = io_fail(err, "pickle leaves %zu values on the stack, expected 1", k.sp);
     const pv *sd = rc ? NULL : pk_unwrap(k.stack[0]);
     if (!rc && sd->k != PV_DICT) rc = io_fail(err, "the pickle does not hold a dict of tensors");
-    for (size_t i = 0; !rc && i < sd->n; i += 2)
-        if (sd->it[i]->k == PV_STR && sd->it[i + 1]->k == PV_TENSOR)
-            rc = emit(ctx, sd->it[i]->s, sd->it[i + 1]->t, err);
+    pk_walk w = {emit, ctx, err, 0};
+    if (!rc) rc = pk_emit_dict(&w, sd, "", 0);
     pk_free(&k);
     return rc;
 }

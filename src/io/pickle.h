@@ -10,8 +10,9 @@
  *
  * The state dict is the unpickled dict itself, or, as ComfyUI unwraps it, its
  * "state_dict" entry, else "params_ema", else "params", else the value of a dict
- * with a single key when that value is a dict. Entries that are not tensors
- * (epoch, global_step, ...) are skipped.
+ * with a single key when that value is a dict. Dicts inside it are flattened with
+ * dotted names ("string_to_param.*" in textual-inversion embeddings), two levels at
+ * most. Entries that are not tensors (epoch, global_step, ...) are skipped.
  */
 #ifndef CI_IO_PICKLE_H
 #define CI_IO_PICKLE_H

@@ -156,6 +156,9 @@ def main(out):
     save(f"{out}/ema.pth", {"params_ema": {"conv.weight": Tensor(flt, 0, [2, 2, 1, 1], [2, 1, 1, 1])},
                             "params": {"other": Tensor(flt, 0, [1], [1])}})
     save(f"{out}/single.bin", {"module": {"x": Tensor(flt, 0, [8], [1])}})
+    save(f"{out}/embedding.pt", {"string_to_token": {"*": 265},       # A1111 textual inversion
+                                 "string_to_param": {"*": Tensor(flt, 0, [2, 4], [4, 1])},
+                                 "name": "emb", "step": 100, "sd_checkpoint": None})
     save(f"{out}/evil.ckpt", {"state_dict": {"x": Evil()}})
     save(f"{out}/evil4.ckpt", {"state_dict": {"x": Evil()}}, protocol=4)
     save(f"{out}/deflate.ckpt", {"state_dict": sd}, compression=zipfile.ZIP_DEFLATED)

@@ -112,6 +112,10 @@ static void test_wrappers(void **state) {
     assert_int_equal(ckpt_count(c), 1);
     assert_int_equal(ckpt_get(c, "conv.weight")->ndim, 4);
     ckpt_close(c);
+    c = open_ok("embedding.pt");             /* nested dicts flatten to dotted names */
+    assert_int_equal(ckpt_count(c), 1);
+    assert_int_equal(ckpt_get(c, "string_to_param.*")->ne[1], 4);
+    ckpt_close(c);
     c = open_ok("single.bin");               /* one-key dict: its value is the state dict */
     assert_int_equal(ckpt_count(c), 1);
     assert_int_equal(ckpt_get(c, "x")->ne[0], 8);
