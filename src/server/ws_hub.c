@@ -433,8 +433,14 @@ static void *client_thread(void *arg) {
     int code = read_loop(c);
     if (code) ws_close_frame(c, code);
     log_debug("websocket %s closed (%d)", c->sid, code);
-    hub_remove(c);
+    /* Closed before hub_remove: ws_hub_stop waits for the count to reach zero and then
+     * stops the MHD daemon, which must not race with this close. No write can reach the
+     * closed socket: writers check `dead` under wlock. */
+    pthread_mutex_lock(&c->wlock);
+    c->dead = 1;
+    pthread_mutex_unlock(&c->wlock);
     MHD_upgrade_action(c->urh, MHD_UPGRADE_ACTION_CLOSE);
+    hub_remove(c);
     for (queued *q = c->queue, *next; q; q = next) {
         next = q->next;
         free(q);
@@ -591,7 +597,9 @@ void ws_hub_stop(void) {
     for (ws_client *c = hub.clients; c; c = c->next) {
         c->registered = 0;
         ws_close_frame(c, WS_CLOSE_GOING_AWAY);
-        shutdown(c->fd, SHUT_RDWR);
+        pthread_mutex_lock(&c->wlock);
+        if (!c->dead) shutdown(c->fd, SHUT_RDWR);      /* wakes its reader */
+        pthread_mutex_unlock(&c->wlock);
     }
     struct timespec until;
     clock_gettime(CLOCK_REALTIME, &until);
