@@ -51,14 +51,20 @@ static int unet_call(eps_ctx *e, const float *x_in, int n, int n_cond, float tim
     return rc;
 }
 
-/* cfg_eps_fn: the guider passes [cond items; uncond items], or cond items alone at cfg 1. */
-static int unet_eps(void *ctx, const float *x_in, int nbatch, float timestep, float *out) {
+/* cfg_eps_fn: conditioning id 0 is the positive context, 1 the negative; the guider
+ * batches positive items first. Different token counts need two calls. */
+static int unet_eps(void *ctx, const float *x_in, int nbatch, const int *ids, int64_t h, int64_t w,
+                    float timestep, float *out) {
     eps_ctx *e = ctx;
-    int64_t per = 4 * e->h * e->w;
-    if (nbatch > e->batch && e->uncond->ne[1] != e->cond->ne[1])
-        return unet_call(e, x_in, e->batch, e->batch, timestep, out) ||
-               unet_call(e, x_in + e->batch * per, e->batch, 0, timestep, out + e->batch * per);
-    return unet_call(e, x_in, nbatch, e->batch, timestep, out);
+    int n_cond = 0;
+    while (n_cond < nbatch && ids[n_cond] == 0) n_cond++;
+    e->h = h;
+    e->w = w;
+    int64_t per = 4 * h * w;
+    if (n_cond > 0 && n_cond < nbatch && e->uncond->ne[1] != e->cond->ne[1])
+        return unet_call(e, x_in, n_cond, n_cond, timestep, out) ||
+               unet_call(e, x_in + n_cond * per, nbatch - n_cond, 0, timestep, out + n_cond * per);
+    return unet_call(e, x_in, nbatch, n_cond, timestep, out);
 }
 
 typedef struct step_ctx { ci_call *c; int64_t h, w; } step_ctx;
@@ -134,17 +140,18 @@ static int sample(ci_call *c, ks_params *p, double cfg, const char *sampler_name
     if (s->ndim != 4 || s->ne[1] != 4) return ci_fail(c, "RuntimeError", "the latent has %lld channels, the model expects 4", (long long)s->ne[1]);
     int64_t batch = s->ne[0], h = s->ne[2], w = s->ne[3], per = 4 * h * w;
     eps_ctx e = { m->ck->unet, pos->cond, neg->cond, (int)batch, h, w, "" };
-    cfg_guider g;
+    cfg_cond cpos = cfg_cond_full(0), cneg = cfg_cond_full(1);
+    cfg_guider *g = cfg_new(p->ms, unet_eps, &e, &cpos, 1, &cneg, 1, (int)batch, 4, h, w, cfg);
     ci_latent *out = latent_copy(lat);
     float *mask = lat->noise_mask ? mask_for(lat, batch, h, w) : NULL;
-    if (!out || (lat->noise_mask && !mask) || cfg_init(&g, p->ms, unet_eps, &e, (int)batch, per, cfg)) {
-        latent_free(out); free(mask);
+    if (!g || !out || (lat->noise_mask && !mask)) {
+        cfg_free(g); latent_free(out); free(mask);
         return ci_fail(c, "torch.OutOfMemoryError", "out of memory");
     }
     ks_latent in = { batch, per, s->data, lat->batch_index, mask };
     step_ctx sc = { c, h, w };
-    int rc = ks_sample(p, &in, cfg_denoise, &g, on_step, &sc, out->samples->data);
-    cfg_free(&g);
+    int rc = ks_sample(p, &in, cfg_denoise, g, on_step, &sc, out->samples->data);
+    cfg_free(g);
     free(mask);
     if (rc != SMP_OK) {
         latent_free(out);
