@@ -7,7 +7,8 @@
  * repeating the shorter context), a noise mask brought to latent resolution, and the
  * host's progress report, which also carries the interrupt, and latent2rgb previews
  * when the preview method asks for them.
- * Only the first entry of each CONDITIONING is used (no area or combined conds yet).
+ * Several CONDITIONING entries (ConditioningCombine) are averaged as ComfyUI does for
+ * entries without area or mask; areas and masks are not supported yet.
  */
 #include "sd.h"
 
@@ -23,25 +24,26 @@
 
 typedef struct eps_ctx {
     unet *u;
-    const tensor *cond, *uncond;   /* (1, L, dim) each */
+    const sd_conditioning *pos, *neg;
     int batch;
     int64_t h, w;
     char err[512];
 } eps_ctx;
 
-/* One UNet call on n items: [0, n_cond) take the positive context, the rest the negative. */
-static int unet_call(eps_ctx *e, const float *x_in, int n, int n_cond, float timestep, float *out) {
-    const tensor *first = n_cond > 0 ? e->cond : e->uncond;
+/* One UNet call on n items: [0, n_a) take context a, the rest context b (each (1, L, dim),
+ * same L when both are used). */
+static int unet_call(eps_ctx *e, const float *x_in, int n, const tensor *a, int n_a, const tensor *b,
+                     float timestep, float *out) {
+    const tensor *first = n_a > 0 ? a : b;
     int64_t L = first->ne[1], dim = first->ne[2];
     int64_t xs[4] = { n, 4, e->h, e->w }, ts[1] = { n }, cs[3] = { n, L, dim };
     tensor *x = tensor_view(DT_F32, 4, xs, (void *)x_in), *o = tensor_view(DT_F32, 4, xs, out);
     tensor *t = tensor_new(DT_F32, 1, ts), *c = tensor_new(DT_F32, 3, cs);
     int rc = -1;
     if (x && o && t && c) {
-        for (int b = 0; b < n; b++) {
-            ((float *)t->data)[b] = timestep;
-            const tensor *src = b < n_cond ? e->cond : e->uncond;
-            memcpy((float *)c->data + b * L * dim, src->data, (size_t)(L * dim) * sizeof(float));
+        for (int i = 0; i < n; i++) {
+            ((float *)t->data)[i] = timestep;
+            memcpy((float *)c->data + i * L * dim, (i < n_a ? a : b)->data, (size_t)(L * dim) * sizeof(float));
         }
         rc = unet_forward(e->u, x, t, c, NULL, o, e->err, sizeof e->err);
     } else {
@@ -51,14 +53,35 @@ static int unet_call(eps_ctx *e, const float *x_in, int n, int n_cond, float tim
     return rc;
 }
 
-/* cfg_eps_fn: the guider passes [cond items; uncond items], or cond items alone at cfg 1. */
+/* One half (cond or uncond) of n items with every entry of k: ComfyUI's calc_cond_batch
+ * sums each entry's output with weight 1 and divides by the weights' sum. */
+static int half(eps_ctx *e, const float *x_in, int n, const sd_conditioning *k, float timestep, float *out) {
+    if (k->n == 1) return unet_call(e, x_in, n, k->items[0].cond, n, NULL, timestep, out);
+    int64_t len = (int64_t)n * 4 * e->h * e->w;
+    float *one = malloc((size_t)len * sizeof *one);
+    if (!one) { snprintf(e->err, sizeof e->err, "out of memory"); return -1; }
+    memset(out, 0, (size_t)len * sizeof *out);
+    int rc = 0;
+    for (int j = 0; j < k->n && rc == 0; j++) {
+        rc = unet_call(e, x_in, n, k->items[j].cond, n, NULL, timestep, one);
+        for (int64_t i = 0; rc == 0 && i < len; i++) out[i] += one[i];
+    }
+    for (int64_t i = 0; rc == 0 && i < len; i++) out[i] /= (float)k->n;
+    free(one);
+    return rc;
+}
+
+/* cfg_eps_fn: the guider passes [cond items; uncond items], or cond items alone at cfg 1.
+ * Single entries of the same token count share one batched call. */
 static int unet_eps(void *ctx, const float *x_in, int nbatch, float timestep, float *out) {
     eps_ctx *e = ctx;
     int64_t per = 4 * e->h * e->w;
-    if (nbatch > e->batch && e->uncond->ne[1] != e->cond->ne[1])
-        return unet_call(e, x_in, e->batch, e->batch, timestep, out) ||
-               unet_call(e, x_in + e->batch * per, e->batch, 0, timestep, out + e->batch * per);
-    return unet_call(e, x_in, nbatch, e->batch, timestep, out);
+    const tensor *pc = e->pos->items[0].cond, *nc = e->neg->items[0].cond;
+    if (nbatch == e->batch) return half(e, x_in, e->batch, e->pos, timestep, out);
+    if (e->pos->n == 1 && e->neg->n == 1 && pc->ne[1] == nc->ne[1])
+        return unet_call(e, x_in, nbatch, pc, e->batch, nc, timestep, out);
+    return half(e, x_in, e->batch, e->pos, timestep, out) ||
+           half(e, x_in + e->batch * per, e->batch, e->neg, timestep, out + e->batch * per);
 }
 
 typedef struct step_ctx { ci_call *c; int64_t h, w; } step_ctx;
@@ -115,14 +138,14 @@ static float *mask_for(const ci_latent *l, int64_t batch, int64_t h, int64_t w) 
     return out;
 }
 
-static const sd_cond_entry *first_cond(ci_call *c, const char *input) {
+static const sd_conditioning *conditioning(ci_call *c, const char *input) {
     const sd_conditioning *k = ci_get_object(c, input, SD_TYPE_CONDITIONING);
-    return k && k->n > 0 ? &k->items[0] : NULL;
+    return k && k->n > 0 ? k : NULL;
 }
 
 static int sample(ci_call *c, ks_params *p, double cfg, const char *sampler_name, const char *scheduler) {
     const sd_handle *m = ci_get_object(c, "model", SD_TYPE_MODEL);
-    const sd_cond_entry *pos = first_cond(c, "positive"), *neg = first_cond(c, "negative");
+    const sd_conditioning *pos = conditioning(c, "positive"), *neg = conditioning(c, "negative");
     const ci_latent *lat = ci_get_object(c, "latent_image", CI_TYPE_LATENT);
     if (!m || !pos || !neg || !lat) return ci_fail(c, "TypeError", "model, positive, negative and latent_image must be connected");
     p->sampler = smp_lookup(sampler_name);
@@ -133,7 +156,7 @@ static int sample(ci_call *c, ks_params *p, double cfg, const char *sampler_name
     const tensor *s = lat->samples;
     if (s->ndim != 4 || s->ne[1] != 4) return ci_fail(c, "RuntimeError", "the latent has %lld channels, the model expects 4", (long long)s->ne[1]);
     int64_t batch = s->ne[0], h = s->ne[2], w = s->ne[3], per = 4 * h * w;
-    eps_ctx e = { m->ck->unet, pos->cond, neg->cond, (int)batch, h, w, "" };
+    eps_ctx e = { m->ck->unet, pos, neg, (int)batch, h, w, "" };
     cfg_guider g;
     ci_latent *out = latent_copy(lat);
     float *mask = lat->noise_mask ? mask_for(lat, batch, h, w) : NULL;
