@@ -268,6 +268,7 @@ static void gather(xrun *r, xnode *x, inputs *in) {
         int slot = 0;
         xnode *src = link_source(r, i, &slot);
         if (src) {
+            if (slot < 0) slot += src->reg->def->n_outputs;   /* Python indexing, as validation */
             if (slot < 0 || slot >= src->reg->def->n_outputs) continue;
             in->names[in->n] = i->string;
             in->lists[in->n++] = src->outs[slot];
