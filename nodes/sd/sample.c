@@ -1,14 +1,14 @@
 /* sample.c -- KSampler and KSamplerAdvanced.
  *
  * The sampler works on flat float arrays (sampling/ksampler.h); this file connects it
- * to the model: a classifier-free-guidance guider (sampling/cfg.h) whose eps callback
- * runs the UNet on the positive and negative contexts (one batched call when the two
- * have the same token count, else two calls, which is the same arithmetic as ComfyUI
- * repeating the shorter context), a noise mask brought to latent resolution, and the
- * host's progress report, which also carries the interrupt, and latent2rgb previews
- * when the preview method asks for them.
- * Several CONDITIONING entries (ConditioningCombine) are averaged as ComfyUI does for
- * entries without area or mask; areas and masks are not supported yet.
+ * to the model: a classifier-free-guidance guider (sampling/cfg.h) given every entry of
+ * the positive and negative CONDITIONING (it averages several entries of a side, as
+ * ComfyUI's calc_cond_batch), whose eps callback runs the UNet on each item's context
+ * (one batched call per run of equal token counts, the same arithmetic as ComfyUI
+ * repeating the shorter context); a noise mask brought to latent resolution; the
+ * host's progress report, which also carries the interrupt; and latent2rgb previews
+ * when the preview method asks for them. Conditioning areas (ConditioningSetArea) are
+ * the guider's; no node sets them yet.
  */
 #include "sd.h"
 
@@ -24,26 +24,23 @@
 
 typedef struct eps_ctx {
     unet *u;
-    const sd_conditioning *pos, *neg;
-    int batch;
-    int64_t h, w;
+    const tensor **context;        /* by conditioning id: (1, L, dim) */
+    int64_t h, w;                  /* of the current call (the latent, or an area's crop) */
     char err[512];
 } eps_ctx;
 
-/* One UNet call on n items: [0, n_a) take context a, the rest context b (each (1, L, dim),
- * same L when both are used). */
-static int unet_call(eps_ctx *e, const float *x_in, int n, const tensor *a, int n_a, const tensor *b,
-                     float timestep, float *out) {
-    const tensor *first = n_a > 0 ? a : b;
-    int64_t L = first->ne[1], dim = first->ne[2];
+/* One UNet call on n items, item i with the context of conditioning ids[i] (all of the
+ * same token count). */
+static int unet_call(eps_ctx *e, const float *x_in, int n, const int *ids, float timestep, float *out) {
+    int64_t L = e->context[ids[0]]->ne[1], dim = e->context[ids[0]]->ne[2];
     int64_t xs[4] = { n, 4, e->h, e->w }, ts[1] = { n }, cs[3] = { n, L, dim };
     tensor *x = tensor_view(DT_F32, 4, xs, (void *)x_in), *o = tensor_view(DT_F32, 4, xs, out);
     tensor *t = tensor_new(DT_F32, 1, ts), *c = tensor_new(DT_F32, 3, cs);
     int rc = -1;
     if (x && o && t && c) {
-        for (int i = 0; i < n; i++) {
-            ((float *)t->data)[i] = timestep;
-            memcpy((float *)c->data + i * L * dim, (i < n_a ? a : b)->data, (size_t)(L * dim) * sizeof(float));
+        for (int b = 0; b < n; b++) {
+            ((float *)t->data)[b] = timestep;
+            memcpy((float *)c->data + b * L * dim, e->context[ids[b]]->data, (size_t)(L * dim) * sizeof(float));
         }
         rc = unet_forward(e->u, x, t, c, NULL, o, e->err, sizeof e->err);
     } else {
@@ -53,35 +50,21 @@ static int unet_call(eps_ctx *e, const float *x_in, int n, const tensor *a, int 
     return rc;
 }
 
-/* One half (cond or uncond) of n items with every entry of k: ComfyUI's calc_cond_batch
- * sums each entry's output with weight 1 and divides by the weights' sum. */
-static int half(eps_ctx *e, const float *x_in, int n, const sd_conditioning *k, float timestep, float *out) {
-    if (k->n == 1) return unet_call(e, x_in, n, k->items[0].cond, n, NULL, timestep, out);
-    int64_t len = (int64_t)n * 4 * e->h * e->w;
-    float *one = malloc((size_t)len * sizeof *one);
-    if (!one) { snprintf(e->err, sizeof e->err, "out of memory"); return -1; }
-    memset(out, 0, (size_t)len * sizeof *out);
-    int rc = 0;
-    for (int j = 0; j < k->n && rc == 0; j++) {
-        rc = unet_call(e, x_in, n, k->items[j].cond, n, NULL, timestep, one);
-        for (int64_t i = 0; rc == 0 && i < len; i++) out[i] += one[i];
-    }
-    for (int64_t i = 0; rc == 0 && i < len; i++) out[i] /= (float)k->n;
-    free(one);
-    return rc;
-}
-
-/* cfg_eps_fn: the guider passes [cond items; uncond items], or cond items alone at cfg 1.
- * Single entries of the same token count share one batched call. */
-static int unet_eps(void *ctx, const float *x_in, int nbatch, float timestep, float *out) {
+/* cfg_eps_fn: items whose contexts have the same token count share one UNet call;
+ * a change of count starts the next call (the same arithmetic as ComfyUI repeating the
+ * shorter context). */
+static int unet_eps(void *ctx, const float *x_in, int nbatch, const int *ids, int64_t h, int64_t w,
+                    float timestep, float *out) {
     eps_ctx *e = ctx;
-    int64_t per = 4 * e->h * e->w;
-    const tensor *pc = e->pos->items[0].cond, *nc = e->neg->items[0].cond;
-    if (nbatch == e->batch) return half(e, x_in, e->batch, e->pos, timestep, out);
-    if (e->pos->n == 1 && e->neg->n == 1 && pc->ne[1] == nc->ne[1])
-        return unet_call(e, x_in, nbatch, pc, e->batch, nc, timestep, out);
-    return half(e, x_in, e->batch, e->pos, timestep, out) ||
-           half(e, x_in + e->batch * per, e->batch, e->neg, timestep, out + e->batch * per);
+    e->h = h;
+    e->w = w;
+    int64_t per = 4 * h * w;
+    for (int start = 0, end; start < nbatch; start = end) {
+        int64_t L = e->context[ids[start]]->ne[1];
+        for (end = start + 1; end < nbatch && e->context[ids[end]]->ne[1] == L; end++) {}
+        if (unet_call(e, x_in + start * per, end - start, ids + start, timestep, out + start * per)) return -1;
+    }
+    return 0;
 }
 
 typedef struct step_ctx { ci_call *c; int64_t h, w; } step_ctx;
@@ -156,19 +139,30 @@ static int sample(ci_call *c, ks_params *p, double cfg, const char *sampler_name
     const tensor *s = lat->samples;
     if (s->ndim != 4 || s->ne[1] != 4) return ci_fail(c, "RuntimeError", "the latent has %lld channels, the model expects 4", (long long)s->ne[1]);
     int64_t batch = s->ne[0], h = s->ne[2], w = s->ne[3], per = 4 * h * w;
-    eps_ctx e = { m->ck->unet, pos, neg, (int)batch, h, w, "" };
-    cfg_guider g;
+    /* conditioning ids: the positive entries, then the negative ones */
+    int n = pos->n + neg->n;
+    const tensor **context = malloc((size_t)n * sizeof *context);
+    cfg_cond *conds = malloc((size_t)n * sizeof *conds);
+    for (int i = 0; context && conds && i < n; i++) {
+        context[i] = i < pos->n ? pos->items[i].cond : neg->items[i - pos->n].cond;
+        conds[i] = cfg_cond_full(i);
+    }
+    eps_ctx e = { m->ck->unet, context, h, w, "" };
+    cfg_guider *g = context && conds ? cfg_new(p->ms, unet_eps, &e, conds, pos->n, conds + pos->n, neg->n,
+                                               (int)batch, 4, h, w, cfg) : NULL;
+    free(conds);
     ci_latent *out = latent_copy(lat);
     float *mask = lat->noise_mask ? mask_for(lat, batch, h, w) : NULL;
-    if (!out || (lat->noise_mask && !mask) || cfg_init(&g, p->ms, unet_eps, &e, (int)batch, per, cfg)) {
-        latent_free(out); free(mask);
+    if (!g || !out || (lat->noise_mask && !mask)) {
+        cfg_free(g); latent_free(out); free(mask); free(context);
         return ci_fail(c, "torch.OutOfMemoryError", "out of memory");
     }
     ks_latent in = { batch, per, s->data, lat->batch_index, mask };
     step_ctx sc = { c, h, w };
-    int rc = ks_sample(p, &in, cfg_denoise, &g, on_step, &sc, out->samples->data);
-    cfg_free(&g);
+    int rc = ks_sample(p, &in, cfg_denoise, g, on_step, &sc, out->samples->data);
+    cfg_free(g);
     free(mask);
+    free(context);
     if (rc != SMP_OK) {
         latent_free(out);
         if (rc == SMP_INTERRUPTED) return ci_fail(c, "comfy.model_management.InterruptProcessingException", "interrupted");
