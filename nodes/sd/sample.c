@@ -70,8 +70,10 @@ static int unet_eps(void *ctx, const float *x_in, int nbatch, const int *ids, in
 typedef struct step_ctx { ci_call *c; int64_t h, w; } step_ctx;
 
 /* ComfyUI's Latent2RGBPreviewer for SD1.x: the first item's denoised latent through a
- * 4x3 linear map, (x + 1) / 2 clamped, 8-bit, JPEG quality 95 (latent-sized, so well
- * under the 512-pixel preview limit). */
+ * 4x3 linear map, (x + 1) / 2 clamped, 8-bit (latent-sized, so well under the
+ * 512-pixel preview limit). Sent as PNG (format 2, compression 1, as ComfyUI encodes
+ * PNG previews) rather than ComfyUI's default JPEG: the frontend takes either, and
+ * stb's JPEG writer relies on undefined signed shifts. */
 static void preview(step_ctx *s, const float *den) {
     static const float rgb[4][3] = {
         { 0.3512f, 0.2297f, 0.3227f }, { 0.3250f, 0.4974f, 0.2350f },
@@ -87,11 +89,12 @@ static void preview(step_ctx *s, const float *den) {
             v = (v + 1.0f) / 2.0f;
             im.px[p * 3 + k] = (unsigned char)((v < 0 ? 0 : v > 1 ? 1 : v) * 255.0f);
         }
-    unsigned char *jpg;
+    unsigned char *png;
     size_t len;
-    if (jpeg_encode(&im, 95, &jpg, &len) == 0) {
-        s->c->host->preview(s->c, 1, jpg, len);
-        free(jpg);
+    char err[256];
+    if (png_encode(&im, NULL, 0, 1, &png, &len, err, sizeof err) == 0) {
+        s->c->host->preview(s->c, 2, png, len);
+        free(png);
     }
     free(im.px);
 }

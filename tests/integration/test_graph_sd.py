@@ -87,11 +87,11 @@ def test_default_graph_events_cache_and_reseed(start_daemon):
     assert next(x for t, x in seen if t == "executed")["output"] == out
 
     # a new seed and combined conditioning: the loader and the encoders stay cached;
-    # latent2rgb previews (type 1 JPEG frames for this client, which did not announce
-    # preview metadata)
+    # latent2rgb previews (type 1 frames for this client, which did not announce
+    # preview metadata; format 2 = PNG)
     pid3, seen = run(d, ws, sid, 18446744073709551615, preview="latent2rgb", combine=True)
     frames = [x for t, x in seen if t == "binary"]
-    assert len(frames) == 1 and frames[0][:8] == b"\x00\x00\x00\x01\x00\x00\x00\x01"
+    assert len(frames) == 1 and frames[0][:8] == b"\x00\x00\x00\x01\x00\x00\x00\x02"
     assert Image.open(io.BytesIO(frames[0][8:])).size == (8, 8)
     cached = next(x for t, x in seen if t == "execution_cached")["nodes"]
     assert sorted(cached) == ["4", "5", "6", "7"]
