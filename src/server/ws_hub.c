@@ -303,13 +303,6 @@ void ws_hub_send_logs(const char *json) {
     pthread_mutex_unlock(&hub.lock);
 }
 
-int ws_hub_count(void) {
-    pthread_mutex_lock(&hub.lock);
-    int n = hub.count;
-    pthread_mutex_unlock(&hub.lock);
-    return n;
-}
-
 /* ---- reading ---- */
 
 typedef struct reader {

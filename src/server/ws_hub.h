@@ -32,7 +32,5 @@ void ws_hub_release_after(const char *sid, int ms);
 int ws_hub_subscribe_logs(const char *sid, int enabled);
 /* Sends a text message to every client subscribed to logs. */
 void ws_hub_send_logs(const char *json);
-/* How many clients are connected (for tests and logs). */
-int ws_hub_count(void);
 
 #endif
