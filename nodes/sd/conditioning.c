@@ -1,4 +1,4 @@
-/* conditioning.c -- ConditioningZeroOut and ConditioningAverage, arithmetic on
+/* conditioning.c -- ConditioningCombine, ConditioningZeroOut and ConditioningAverage on
  * CONDITIONING entries as ComfyUI does it (float32, Python scalars rounded once). */
 #include "sd.h"
 
@@ -26,6 +26,22 @@ static int zero_out_run(ci_call *c) {
         const sd_cond_entry *e = &in->items[i];
         out->items[i].cond = tensor_new(DT_F32, e->cond->ndim, e->cond->ne);
         if (e->pooled) out->items[i].pooled = tensor_new(DT_F32, e->pooled->ndim, e->pooled->ne);
+        if (!out->items[i].cond || (e->pooled && !out->items[i].pooled)) { sd_conditioning_free(out); out = NULL; }
+    }
+    if (!out) return ci_fail(c, "torch.OutOfMemoryError", "out of memory");
+    return ci_set_object(c, 0, SD_TYPE_CONDITIONING, out, sd_conditioning_free);
+}
+
+/* ConditioningCombine: the entries of both, in order (the sampler averages them). */
+static int combine_run(ci_call *c) {
+    const sd_conditioning *a = ci_get_object(c, "conditioning_1", SD_TYPE_CONDITIONING);
+    const sd_conditioning *b = ci_get_object(c, "conditioning_2", SD_TYPE_CONDITIONING);
+    if (!a || !b) return ci_fail(c, "TypeError", "conditioning_1 and conditioning_2 must be CONDITIONING");
+    sd_conditioning *out = cond_new(a->n + b->n);
+    for (int i = 0; out && i < a->n + b->n; i++) {
+        const sd_cond_entry *e = i < a->n ? &a->items[i] : &b->items[i - a->n];
+        out->items[i].cond = clone(e->cond);
+        out->items[i].pooled = clone(e->pooled);
         if (!out->items[i].cond || (e->pooled && !out->items[i].pooled)) { sd_conditioning_free(out); out = NULL; }
     }
     if (!out) return ci_fail(c, "torch.OutOfMemoryError", "out of memory");
@@ -90,4 +106,16 @@ const ci_node_def sd_conditioning_average = {
     .outputs = sd_conditioning_average_out, .n_outputs = 1,
     .search_aliases = (const char *const[]){ "blend prompts", "interpolate conditioning", "mix prompts", "style fusion", "weighted blend", NULL },
     .run = average_run,
+};
+static const ci_output_def sd_conditioning_combine_out[] = {
+    { "CONDITIONING", NULL, 0, NULL },
+};
+const ci_node_def sd_conditioning_combine = {
+    .abi_version = CI_ABI_VERSION, .name = "ConditioningCombine", .display_name = "Conditioning (Combine)",
+    .category = "model/conditioning/transform",
+    .inputs = "{\"required\": {\"conditioning_1\": [\"CONDITIONING\"], \"conditioning_2\": [\"CONDITIONING\"]}}",
+    .outputs = sd_conditioning_combine_out, .n_outputs = 1,
+    .search_aliases = (const char *const[]){ "combine", "merge conditioning", "combine prompts", "merge prompts", "mix prompts", "add prompt", NULL },
+    .essentials_category = "Image Generation",
+    .run = combine_run,
 };

@@ -1,13 +1,14 @@
 /* sample.c -- KSampler and KSamplerAdvanced.
  *
  * The sampler works on flat float arrays (sampling/ksampler.h); this file connects it
- * to the model: a classifier-free-guidance guider (sampling/cfg.h) whose eps callback
- * runs the UNet on the positive and negative contexts (one batched call when the two
- * have the same token count, else two calls, which is the same arithmetic as ComfyUI
- * repeating the shorter context), a noise mask brought to latent resolution, and the
- * host's progress report, which also carries the interrupt, and latent2rgb previews
- * when the preview method asks for them.
- * Only the first entry of each CONDITIONING is used (no area or combined conds yet).
+ * to the model: a classifier-free-guidance guider (sampling/cfg.h) given every entry of
+ * the positive and negative CONDITIONING (it averages several entries of a side, as
+ * ComfyUI's calc_cond_batch), whose eps callback runs the UNet on each item's context
+ * (one batched call per run of equal token counts, the same arithmetic as ComfyUI
+ * repeating the shorter context); a noise mask brought to latent resolution; the
+ * host's progress report, which also carries the interrupt; and latent2rgb previews
+ * when the preview method asks for them. Conditioning areas (ConditioningSetArea) are
+ * the guider's; no node sets them yet.
  */
 #include "sd.h"
 
@@ -23,16 +24,15 @@
 
 typedef struct eps_ctx {
     unet *u;
-    const tensor *cond, *uncond;   /* (1, L, dim) each */
-    int batch;
-    int64_t h, w;
+    const tensor **context;        /* by conditioning id: (1, L, dim) */
+    int64_t h, w;                  /* of the current call (the latent, or an area's crop) */
     char err[512];
 } eps_ctx;
 
-/* One UNet call on n items: [0, n_cond) take the positive context, the rest the negative. */
-static int unet_call(eps_ctx *e, const float *x_in, int n, int n_cond, float timestep, float *out) {
-    const tensor *first = n_cond > 0 ? e->cond : e->uncond;
-    int64_t L = first->ne[1], dim = first->ne[2];
+/* One UNet call on n items, item i with the context of conditioning ids[i] (all of the
+ * same token count). */
+static int unet_call(eps_ctx *e, const float *x_in, int n, const int *ids, float timestep, float *out) {
+    int64_t L = e->context[ids[0]]->ne[1], dim = e->context[ids[0]]->ne[2];
     int64_t xs[4] = { n, 4, e->h, e->w }, ts[1] = { n }, cs[3] = { n, L, dim };
     tensor *x = tensor_view(DT_F32, 4, xs, (void *)x_in), *o = tensor_view(DT_F32, 4, xs, out);
     tensor *t = tensor_new(DT_F32, 1, ts), *c = tensor_new(DT_F32, 3, cs);
@@ -40,8 +40,7 @@ static int unet_call(eps_ctx *e, const float *x_in, int n, int n_cond, float tim
     if (x && o && t && c) {
         for (int b = 0; b < n; b++) {
             ((float *)t->data)[b] = timestep;
-            const tensor *src = b < n_cond ? e->cond : e->uncond;
-            memcpy((float *)c->data + b * L * dim, src->data, (size_t)(L * dim) * sizeof(float));
+            memcpy((float *)c->data + b * L * dim, e->context[ids[b]]->data, (size_t)(L * dim) * sizeof(float));
         }
         rc = unet_forward(e->u, x, t, c, NULL, o, e->err, sizeof e->err);
     } else {
@@ -51,27 +50,30 @@ static int unet_call(eps_ctx *e, const float *x_in, int n, int n_cond, float tim
     return rc;
 }
 
-/* cfg_eps_fn: conditioning id 0 is the positive context, 1 the negative; the guider
- * batches positive items first. Different token counts need two calls. */
+/* cfg_eps_fn: items whose contexts have the same token count share one UNet call;
+ * a change of count starts the next call (the same arithmetic as ComfyUI repeating the
+ * shorter context). */
 static int unet_eps(void *ctx, const float *x_in, int nbatch, const int *ids, int64_t h, int64_t w,
                     float timestep, float *out) {
     eps_ctx *e = ctx;
-    int n_cond = 0;
-    while (n_cond < nbatch && ids[n_cond] == 0) n_cond++;
     e->h = h;
     e->w = w;
     int64_t per = 4 * h * w;
-    if (n_cond > 0 && n_cond < nbatch && e->uncond->ne[1] != e->cond->ne[1])
-        return unet_call(e, x_in, n_cond, n_cond, timestep, out) ||
-               unet_call(e, x_in + n_cond * per, nbatch - n_cond, 0, timestep, out + n_cond * per);
-    return unet_call(e, x_in, nbatch, n_cond, timestep, out);
+    for (int start = 0, end; start < nbatch; start = end) {
+        int64_t L = e->context[ids[start]]->ne[1];
+        for (end = start + 1; end < nbatch && e->context[ids[end]]->ne[1] == L; end++) {}
+        if (unet_call(e, x_in + start * per, end - start, ids + start, timestep, out + start * per)) return -1;
+    }
+    return 0;
 }
 
 typedef struct step_ctx { ci_call *c; int64_t h, w; } step_ctx;
 
 /* ComfyUI's Latent2RGBPreviewer for SD1.x: the first item's denoised latent through a
- * 4x3 linear map, (x + 1) / 2 clamped, 8-bit, JPEG quality 95 (latent-sized, so well
- * under the 512-pixel preview limit). */
+ * 4x3 linear map, (x + 1) / 2 clamped, 8-bit (latent-sized, so well under the
+ * 512-pixel preview limit). Sent as PNG (format 2, compression 1, as ComfyUI encodes
+ * PNG previews) rather than ComfyUI's default JPEG: the frontend takes either, and
+ * stb's JPEG writer relies on undefined signed shifts. */
 static void preview(step_ctx *s, const float *den) {
     static const float rgb[4][3] = {
         { 0.3512f, 0.2297f, 0.3227f }, { 0.3250f, 0.4974f, 0.2350f },
@@ -87,11 +89,12 @@ static void preview(step_ctx *s, const float *den) {
             v = (v + 1.0f) / 2.0f;
             im.px[p * 3 + k] = (unsigned char)((v < 0 ? 0 : v > 1 ? 1 : v) * 255.0f);
         }
-    unsigned char *jpg;
+    unsigned char *png;
     size_t len;
-    if (jpeg_encode(&im, 95, &jpg, &len) == 0) {
-        s->c->host->preview(s->c, 1, jpg, len);
-        free(jpg);
+    char err[256];
+    if (png_encode(&im, NULL, 0, 1, &png, &len, err, sizeof err) == 0) {
+        s->c->host->preview(s->c, 2, png, len);
+        free(png);
     }
     free(im.px);
 }
@@ -121,14 +124,14 @@ static float *mask_for(const ci_latent *l, int64_t batch, int64_t h, int64_t w) 
     return out;
 }
 
-static const sd_cond_entry *first_cond(ci_call *c, const char *input) {
+static const sd_conditioning *conditioning(ci_call *c, const char *input) {
     const sd_conditioning *k = ci_get_object(c, input, SD_TYPE_CONDITIONING);
-    return k && k->n > 0 ? &k->items[0] : NULL;
+    return k && k->n > 0 ? k : NULL;
 }
 
 static int sample(ci_call *c, ks_params *p, double cfg, const char *sampler_name, const char *scheduler) {
     const sd_handle *m = ci_get_object(c, "model", SD_TYPE_MODEL);
-    const sd_cond_entry *pos = first_cond(c, "positive"), *neg = first_cond(c, "negative");
+    const sd_conditioning *pos = conditioning(c, "positive"), *neg = conditioning(c, "negative");
     const ci_latent *lat = ci_get_object(c, "latent_image", CI_TYPE_LATENT);
     if (!m || !pos || !neg || !lat) return ci_fail(c, "TypeError", "model, positive, negative and latent_image must be connected");
     p->sampler = smp_lookup(sampler_name);
@@ -139,13 +142,22 @@ static int sample(ci_call *c, ks_params *p, double cfg, const char *sampler_name
     const tensor *s = lat->samples;
     if (s->ndim != 4 || s->ne[1] != 4) return ci_fail(c, "RuntimeError", "the latent has %lld channels, the model expects 4", (long long)s->ne[1]);
     int64_t batch = s->ne[0], h = s->ne[2], w = s->ne[3], per = 4 * h * w;
-    eps_ctx e = { m->ck->unet, pos->cond, neg->cond, (int)batch, h, w, "" };
-    cfg_cond cpos = cfg_cond_full(0), cneg = cfg_cond_full(1);
-    cfg_guider *g = cfg_new(p->ms, unet_eps, &e, &cpos, 1, &cneg, 1, (int)batch, 4, h, w, cfg);
+    /* conditioning ids: the positive entries, then the negative ones */
+    int n = pos->n + neg->n;
+    const tensor **context = malloc((size_t)n * sizeof *context);
+    cfg_cond *conds = malloc((size_t)n * sizeof *conds);
+    for (int i = 0; context && conds && i < n; i++) {
+        context[i] = i < pos->n ? pos->items[i].cond : neg->items[i - pos->n].cond;
+        conds[i] = cfg_cond_full(i);
+    }
+    eps_ctx e = { m->ck->unet, context, h, w, "" };
+    cfg_guider *g = context && conds ? cfg_new(p->ms, unet_eps, &e, conds, pos->n, conds + pos->n, neg->n,
+                                               (int)batch, 4, h, w, cfg) : NULL;
+    free(conds);
     ci_latent *out = latent_copy(lat);
     float *mask = lat->noise_mask ? mask_for(lat, batch, h, w) : NULL;
     if (!g || !out || (lat->noise_mask && !mask)) {
-        cfg_free(g); latent_free(out); free(mask);
+        cfg_free(g); latent_free(out); free(mask); free(context);
         return ci_fail(c, "torch.OutOfMemoryError", "out of memory");
     }
     ks_latent in = { batch, per, s->data, lat->batch_index, mask };
@@ -153,6 +165,7 @@ static int sample(ci_call *c, ks_params *p, double cfg, const char *sampler_name
     int rc = ks_sample(p, &in, cfg_denoise, g, on_step, &sc, out->samples->data);
     cfg_free(g);
     free(mask);
+    free(context);
     if (rc != SMP_OK) {
         latent_free(out);
         if (rc == SMP_INTERRUPTED) return ci_fail(c, "comfy.model_management.InterruptProcessingException", "interrupted");

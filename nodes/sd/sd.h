@@ -2,7 +2,7 @@
  *
  * checkpoint.c  CheckpointLoaderSimple, CLIPSetLastLayer, VAELoader: MODEL, CLIP, VAE
  * encode.c      CLIPTextEncode: CONDITIONING
- * conditioning.c ConditioningZeroOut, ConditioningAverage
+ * conditioning.c ConditioningCombine, ConditioningZeroOut, ConditioningAverage
  * sample.c      KSampler, KSamplerAdvanced
  * vae_nodes.c   VAEDecode, VAEEncode
  * pack.c        registers them (after the core pack)
@@ -57,7 +57,7 @@ typedef struct sd_conditioning {
 
 extern const ci_node_def sd_checkpoint_loader_simple, sd_clip_set_last_layer, sd_clip_text_encode,
     sd_ksampler, sd_ksampler_advanced, sd_vae_decode, sd_vae_encode, sd_vae_loader,
-    sd_conditioning_zero_out, sd_conditioning_average;
+    sd_conditioning_combine, sd_conditioning_zero_out, sd_conditioning_average;
 
 int sd_pack_init(const ci_host *host);
 

@@ -93,6 +93,8 @@ static int start_graph(const app_config *cfg) {
         .max_history = cfg->max_history,
         .disable_metadata = cfg->disable_metadata,
         .preview_method = cfg->preview_method,
+        .cache_mode = cfg->cache_mode,
+        .cache_lru = cfg->cache_lru,
     };
     if (app_register_packs()) {
         log_error("cannot register the built-in node packs");

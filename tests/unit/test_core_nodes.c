@@ -221,7 +221,7 @@ static ci_value *make_cond(const float *cond, int64_t tokens, const float *poole
     return graph_host.value_object(SD_TYPE_CONDITIONING, k, sd_conditioning_free);
 }
 
-/* ConditioningAverage blends to*s + from*(1-s), from cut or zero-padded to the token
+/* ConditioningCombine lists both entries; ConditioningAverage blends to*s + from*(1-s), from cut or zero-padded to the token
  * count of `to`, pooled outputs alike; ConditioningZeroOut keeps shapes, zeros values. */
 static void test_conditioning_arithmetic(void **state) {
     (void)state;
@@ -240,7 +240,13 @@ static void test_conditioning_arithmetic(void **state) {
     r = graph_host.value_payload(z, SD_TYPE_CONDITIONING);
     assert_int_equal(r->items[0].cond->ne[1], 2);
     for (int i = 0; i < 4; i++) assert_float_equal(((float *)r->items[0].cond->data)[i], 0.0f, 0);
-    value_unref(avg); value_unref(z); value_unref(to); value_unref(from);
+    const char *cnames[2] = { "conditioning_1", "conditioning_2" };
+    ci_value *both = call_direct(&sd_conditioning_combine, cnames, vals, 2, "{}");
+    r = graph_host.value_payload(both, SD_TYPE_CONDITIONING);
+    assert_int_equal(r->n, 2);
+    assert_int_equal(r->items[1].cond->ne[1], 1);
+    assert_float_equal(((float *)r->items[1].cond->data)[1], 20.0f, 0);
+    value_unref(avg); value_unref(z); value_unref(both); value_unref(to); value_unref(from);
 }
 
 int main(void) {
