@@ -152,6 +152,12 @@ SETTER(set_hash) {
     if (pick(v, names, 4) < 0) return bad_choice("default-hashing-function", v, "'md5', 'sha1', 'sha256', 'sha512'", err, errlen);
     return copy_str(cfg->default_hash, sizeof cfg->default_hash, v, "default-hashing-function", err, errlen);
 }
+SETTER(set_cache_size) {
+    long n;
+    if (parse_int(v, 0, 1L << 30, &n)) return fail(err, errlen, "argument --cache-size: invalid int value: '%s'", v);
+    cfg->cache_size_mb = n;
+    return 0;
+}
 SETTER(set_max_history) {
     long n;
     if (parse_int(v, 1, 1000000, &n)) return fail(err, errlen, "argument --max-history: invalid int value: '%s'", v);
@@ -225,6 +231,7 @@ static const option_def options[] = {
     {"jit", ARG_NONE, NULL, set_jit, NULL, "create kernels for the target shapes before the first step (default)"},
     {"no-jit", ARG_NONE, NULL, set_no_jit, NULL, "create kernels on first use"},
     {"max-history", ARG_ONE, NULL, set_max_history, "N", "history entries kept (default 10000)"},
+    {"cache-size", ARG_ONE, NULL, set_cache_size, "MB", "memory for loaded models kept across prompts, LRU (default 8192; 0: no limit)"},
     {"config", ARG_ONE, NULL, set_config, "FILE", "JSON object of option names to values; the command line wins"},
     /* ComfyUI flags accepted without effect (PyTorch tuning, launchers, custom nodes). */
 #define IGNORED(n, a) {n, a, NULL, set_ignored, NULL, NULL}
@@ -273,6 +280,7 @@ void config_defaults(app_config *cfg) {
     cfg->preview_size = 512;
     cfg->verbose = LOG_LVL_INFO;
     cfg->max_history = 10000;
+    cfg->cache_size_mb = 8192;
     strcpy(cfg->default_hash, "sha256");
     cfg->backend = (backend_config){.accel = ACCEL_AUTO, .opt = OPT_O1, .prec = PREC_FP32, .threads = 0, .jit = 1};
 }
