@@ -86,6 +86,10 @@ static sd_checkpoint *checkpoint_load(const char *path, char *err, size_t errlen
         free(cerr);
         goto fail;
     }
+    const char *synth = ckpt_meta(file, "synthetic");
+    if (synth)
+        log_warn("models: %s is a synthetic checkpoint (%s): its weights are pseudo-random, so its "
+                 "pictures are noise by design", path, synth);
     ckpt_close(file);
     return ck;
 fail:
