@@ -162,7 +162,8 @@ static float *noise_mask(const ci_latent *l, int64_t B, int64_t h, int64_t w, ch
     return out;
 }
 
-/* A KSampler combo value: known to ComfyUI and implemented here. */
+/* The combo lists are checked by validation, ComfyUI's way; this catches linked values
+ * and any table entry without an implementation. */
 static int check_names(const char *sampler, const char *scheduler, char *msg, size_t msglen) {
     const smp_sampler *s = sampler ? smp_lookup(sampler) : NULL;
     if (!s) return snprintf(msg, msglen, "Value not in list: sampler_name: '%s' not in the sampler list", sampler ? sampler : ""), -1;
@@ -171,14 +172,6 @@ static int check_names(const char *sampler, const char *scheduler, char *msg, si
         return snprintf(msg, msglen, "Value not in list: scheduler: '%s' not in the scheduler list", scheduler ? scheduler : ""), -1;
     return 0;
 }
-
-static int validate_names(ci_call *c, char *msg, size_t msglen) {
-    const char *s = ci_get_string(c, "sampler_name"), *k = ci_get_string(c, "scheduler");
-    /* Linked values are checked when the node runs. */
-    return !ci_get_json(c, "sampler_name") || !ci_get_json(c, "scheduler") ? 0 : check_names(s, k, msg, msglen);
-}
-
-static const char *const sampler_validates[] = {"sampler_name", "scheduler", NULL};
 
 static int sample(ci_call *c, ks_params *p, double cfg) {
     const sd_handle *mh = ci_get_object(c, "model", SD_TYPE_MODEL);
@@ -253,7 +246,6 @@ const ci_node_def core_ksampler = {
               "\"denoise\": [\"FLOAT\", {\"default\": 1.0, \"min\": 0.0, \"max\": 1.0, \"step\": 0.01, \"tooltip\": \"The amount of denoising applied, lower values will maintain the structure of the initial image allowing for image to image sampling.\"}]}}",
     .outputs = ksampler_out, .n_outputs = 1,
     .search_aliases = (const char *const[]){"sampler", "sample", "generate", "denoise", "diffuse", "txt2img", "img2img", NULL},
-    .validate_inputs = sampler_validates, .validate = validate_names,
     .run = ksampler_run,
 };
 
@@ -286,6 +278,5 @@ const ci_node_def core_ksampler_advanced = {
               "\"end_at_step\": [\"INT\", {\"default\": 10000, \"min\": 0, \"max\": 10000, \"advanced\": true}], "
               "\"return_with_leftover_noise\": [[\"disable\", \"enable\"], {\"advanced\": true}]}}",
     .outputs = latent_out, .n_outputs = 1,
-    .validate_inputs = sampler_validates, .validate = validate_names,
     .run = ksampler_advanced_run,
 };
