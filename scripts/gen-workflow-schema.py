@@ -26,7 +26,7 @@ SCHEMA_ID = "https://comfyui-ipex.invalid/workflows/schema.json"
 
 def is_file_combo(node, spec_opts):
     """Combos whose options are files on the server, so any name may be right elsewhere."""
-    return node["category"].endswith("/loaders") or spec_opts.get("image_upload", False)
+    return node.get("category", "").endswith("/loaders") or spec_opts.get("image_upload", False)
 
 
 def combo_options(kind, opts):
@@ -81,7 +81,7 @@ def input_schema(node, spec):
 def node_inputs_schema(node):
     props, required = {}, []
     for section in ("required", "optional"):
-        specs = node["input"].get(section, {})
+        specs = node.get("input", {}).get(section, {})
         order = node.get("input_order", {}).get(section, list(specs))
         for name in order:
             props[name] = input_schema(node, specs[name])
