@@ -128,8 +128,8 @@ static cJSON *checkpoint_files(const ci_host *host, const char *input) {
 
 static int resolve(ci_call *c, const char *folder, const char *name, char *path, size_t cap) {
     if (!name || c->host->model_path(folder, name, path, cap))
-        return ci_fail(c, "FileNotFoundError", "%s '%s' not found in models/%s", folder, name ? name : "",
-                       folder);
+        return ci_fail(c, "FileNotFoundError", "Model in folder '%s' with filename '%s' not found.", folder,
+                       name ? name : "");
     return 0;
 }
 

@@ -13,16 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/image.h"
 #include "base/log.h"
-
-#define STB_IMAGE_WRITE_IMPLEMENTATION
-#define STBIW_ASSERT(x) ((void)0)
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wunused-function"
-#pragma GCC diagnostic ignored "-Wmissing-field-initializers"
-#pragma GCC diagnostic ignored "-Wsign-compare"
-#include <stb_image_write.h>
-#pragma GCC diagnostic pop
 
 enum { PREVIEW_NONE, PREVIEW_LATENT2RGB, PREVIEW_TAESD, PREVIEW_AUTO };
 
@@ -34,26 +26,11 @@ static const float sd15_rgb[4][3] = {
     {-0.2120f, -0.2616f, -0.7177f},
 };
 
-typedef struct jpeg_buf { unsigned char *data; size_t len, cap; int failed; } jpeg_buf;
-
-static void jpeg_append(void *ctx, void *data, int size) {
-    jpeg_buf *b = ctx;
-    if (b->failed || size <= 0) return;
-    if (b->len + (size_t)size > b->cap) {
-        size_t cap = (b->len + (size_t)size) * 2;
-        unsigned char *n = realloc(b->data, cap);
-        if (!n) { b->failed = 1; return; }
-        b->data = n;
-        b->cap = cap;
-    }
-    memcpy(b->data + b->len, data, (size_t)size);
-    b->len += (size_t)size;
-}
-
 /* Item 0 of x0 (4, h, w) as ComfyUI's Latent2RGBPreviewer: factors, (v+1)/2, clamp, bytes. */
 static void send_latent2rgb(const sd_step_ctx *s, const float *x0) {
     int64_t hw = s->h * s->w;
-    unsigned char *rgb = malloc((size_t)(hw * 3));
+    img8 im = {(int)s->w, (int)s->h, 3, malloc((size_t)(hw * 3))};
+    unsigned char *rgb = im.px;
     if (!rgb) return;
     for (int64_t i = 0; i < hw; i++)
         for (int k = 0; k < 3; k++) {
@@ -63,10 +40,12 @@ static void send_latent2rgb(const sd_step_ctx *s, const float *x0) {
             v = v < 0.0f ? 0.0f : v > 1.0f ? 1.0f : v;
             rgb[i * 3 + k] = (unsigned char)(v * 255.0f);
         }
-    jpeg_buf b = {0};
-    if (stbi_write_jpg_to_func(jpeg_append, &b, (int)s->w, (int)s->h, 3, rgb, 95) && !b.failed)
-        s->call->host->preview(s->call, 1, b.data, b.len);
-    free(b.data);
+    unsigned char *jpg;
+    size_t len;
+    if (jpeg_encode(&im, 95, &jpg, &len) == 0) {
+        s->call->host->preview(s->call, 1, jpg, len);
+        free(jpg);
+    }
     free(rgb);
 }
 

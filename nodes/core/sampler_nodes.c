@@ -1,13 +1,10 @@
 /* sampler_nodes.c -- KSampler and KSamplerAdvanced.
  *
- * sampling/ does the arithmetic (sigmas, noise, sampler, inpainting blend, CFG); this
- * file is the model function under it: for the positive and the negative half of the
- * guider's batch, every conditioning entry runs the UNet on its area of x, its output
- * is weighted by the entry's strength (feathered over 8 latent cells at area edges
- * inside the frame, as ComfyUI's get_area_and_mult), and each half is the weighted
- * sum divided by the summed weights (initialised to 1e-37), which for one full-frame
- * entry is that entry's output exactly. The common case (one full-frame entry each,
- * same token count) runs cond and uncond as one batch of 2B, as ComfyUI does.
+ * sampling/ does the arithmetic: sigmas, noise, the sampler, the inpainting blend and
+ * the CFG guider, which also combines conditioning areas and strengths as ComfyUI's
+ * calc_cond_batch. This file hands it the CONDITIONING lists (one guider id per
+ * entry, positive entries first) and is the model function under it: the UNet on a
+ * batch of items, each with the context of its id.
  */
 #include "sd.h"
 
@@ -21,26 +18,27 @@
 
 typedef struct guide_ctx {
     unet *u;
-    const sd_cond *half[2];    /* positive, negative */
-    int64_t batch, h, w;       /* latent (batch, 4, h, w) */
+    const tensor **ctx;        /* (npos + nneg) context of each conditioning id */
     char err[512];
 } guide_ctx;
 
 #define LATENT_C 4
 
-/* One UNet call on n items of (4, ah, aw): item i takes ctx[i]'s tokens. */
-static int unet_run(guide_ctx *g, const float *x, int64_t n, int64_t ah, int64_t aw, float timestep,
-                    const tensor *const *ctx, float *out) {
-    int64_t L = ctx[0]->ne[1], D = ctx[0]->ne[2];
-    tensor *xt = tensor_view(DT_F32, 4, (int64_t[]){n, LATENT_C, ah, aw}, (void *)x);
-    tensor *ot = tensor_view(DT_F32, 4, (int64_t[]){n, LATENT_C, ah, aw}, out);
+/* One UNet call on n items of (4, h, w): item i takes ctx[ids[i]]'s tokens (all the
+ * same count). */
+static int unet_run(guide_ctx *g, const float *x, int n, const int *ids, int64_t h, int64_t w,
+                    float timestep, float *out) {
+    const tensor *first = g->ctx[ids[0]];
+    int64_t L = first->ne[1], D = first->ne[2];
+    tensor *xt = tensor_view(DT_F32, 4, (int64_t[]){n, LATENT_C, h, w}, (void *)x);
+    tensor *ot = tensor_view(DT_F32, 4, (int64_t[]){n, LATENT_C, h, w}, out);
     tensor *t = tensor_new(DT_F32, 1, (int64_t[]){n});
     tensor *c = tensor_new(DT_F32, 3, (int64_t[]){n, L, D});
     int rc = -1;
     if (xt && ot && t && c) {
-        for (int64_t i = 0; i < n; i++) {
+        for (int i = 0; i < n; i++) {
             ((float *)t->data)[i] = timestep;
-            memcpy((float *)c->data + i * L * D, ctx[i]->data, (size_t)(L * D) * sizeof(float));
+            memcpy((float *)c->data + i * L * D, g->ctx[ids[i]]->data, (size_t)(L * D) * sizeof(float));
         }
         rc = unet_forward(g->u, xt, t, c, NULL, ot, g->err, sizeof g->err);
     } else {
@@ -53,95 +51,29 @@ static int unet_run(guide_ctx *g, const float *x, int64_t n, int64_t ah, int64_t
     return rc;
 }
 
-/* The entry's area clamped to the frame (ComfyUI: size = min(frame - offset, size)). */
-static void entry_area(const guide_ctx *g, const sd_cond_entry *e, int64_t a[4]) {
-    if (!e->has_area) {
-        a[0] = g->h, a[1] = g->w, a[2] = 0, a[3] = 0;
-        return;
-    }
-    memcpy(a, e->area, 4 * sizeof *a);
-    if (a[0] > g->h - a[2]) a[0] = g->h - a[2];
-    if (a[1] > g->w - a[3]) a[1] = g->w - a[3];
-}
-
-/* Weight of each cell of an area: strength, feathered at edges that lie inside the frame. */
-static void area_mult(const guide_ctx *g, const sd_cond_entry *e, const int64_t a[4], float *m) {
-    for (int64_t i = 0; i < a[0] * a[1]; i++) m[i] = e->strength;
-    if (!e->has_area) return;
-    int64_t full[2] = {g->h, g->w};
-    for (int d = 0; d < 2; d++) {
-        int64_t size = a[d], off = a[2 + d], rr = size / 4 < 8 ? size / 4 : 8;
-        for (int64_t t = 0; t < rr; t++) {
-            float f = (float)((1.0 / (double)rr) * (double)(t + 1));
-            int64_t lines[2] = {off != 0 ? t : -1, size + off < full[d] ? size - 1 - t : -1};
-            for (int k = 0; k < 2; k++) {
-                if (lines[k] < 0) continue;
-                if (d == 0) for (int64_t x = 0; x < a[1]; x++) m[lines[k] * a[1] + x] *= f;
-                else for (int64_t y = 0; y < a[0]; y++) m[y * a[1] + lines[k]] *= f;
-            }
-        }
-    }
-}
-
-/* One half of the batch: out = sum(model(x[area]) * mult) / sum(mult). */
-static int half_eps(guide_ctx *g, const sd_cond *cond, const float *x, float timestep, float *out) {
-    int64_t B = g->batch, hw = g->h * g->w, per = LATENT_C * hw;
-    float *count = malloc((size_t)hw * sizeof *count);
-    float *acc = calloc((size_t)(B * per), sizeof *acc);
-    float *xa = malloc((size_t)(B * per) * sizeof *xa), *ea = malloc((size_t)(B * per) * sizeof *ea);
-    float *m = malloc((size_t)hw * sizeof *m);
-    const tensor **ctx = malloc((size_t)B * sizeof *ctx);
-    int rc = count && acc && xa && ea && m && ctx ? 0 : -1;
-    if (rc) snprintf(g->err, sizeof g->err, "out of memory");
-    for (int64_t i = 0; !rc && i < hw; i++) count[i] = 1e-37f;
-    for (int k = 0; !rc && k < cond->n; k++) {
-        const sd_cond_entry *e = &cond->e[k];
-        int64_t a[4];
-        entry_area(g, e, a);
-        if (a[0] <= 0 || a[1] <= 0) continue;
-        for (int64_t p = 0; p < B * LATENT_C; p++)
-            for (int64_t y = 0; y < a[0]; y++)
-                memcpy(xa + (p * a[0] + y) * a[1], x + p * hw + (a[2] + y) * g->w + a[3],
-                       (size_t)a[1] * sizeof *xa);
-        for (int64_t b = 0; b < B; b++) ctx[b] = e->cond;
-        if ((rc = unet_run(g, xa, B, a[0], a[1], timestep, ctx, ea))) break;
-        area_mult(g, e, a, m);
-        for (int64_t p = 0; p < B * LATENT_C; p++)
-            for (int64_t y = 0; y < a[0]; y++)
-                for (int64_t xx = 0; xx < a[1]; xx++)
-                    acc[p * hw + (a[2] + y) * g->w + a[3] + xx] += ea[(p * a[0] + y) * a[1] + xx] * m[y * a[1] + xx];
-        for (int64_t y = 0; y < a[0]; y++)
-            for (int64_t xx = 0; xx < a[1]; xx++) count[(a[2] + y) * g->w + a[3] + xx] += m[y * a[1] + xx];
-    }
-    for (int64_t i = 0; !rc && i < B * per; i++) out[i] = acc[i] / count[i % hw];
-    free(count);
-    free(acc);
-    free(xa);
-    free(ea);
-    free(m);
-    free(ctx);
-    return rc;
-}
-
-static int plain(const sd_cond *c) { return c->n == 1 && !c->e[0].has_area && c->e[0].strength == 1.0f; }
-
-/* cfg_eps_fn: items [0, B) positive, [B, 2B) negative. */
-static int guide_eps(void *vctx, const float *x, int nbatch, float timestep, float *out) {
+/* cfg_eps_fn. Items whose contexts have different token counts cannot share a batch:
+ * each run of equal counts is one call (ComfyUI would repeat the shorter context,
+ * which gives the same numbers). */
+static int guide_eps(void *vctx, const float *x, int nbatch, const int *ids, int64_t h, int64_t w,
+                     float timestep, float *out) {
     guide_ctx *g = vctx;
-    int64_t B = g->batch, per = LATENT_C * g->h * g->w;
-    int halves = nbatch > B ? 2 : 1;
-    if (plain(g->half[0]) && (halves == 1 || (plain(g->half[1]) &&
-                                             g->half[0]->e[0].cond->ne[1] == g->half[1]->e[0].cond->ne[1]))) {
-        const tensor **ctx = malloc((size_t)nbatch * sizeof *ctx);
-        if (!ctx) return -1;
-        for (int i = 0; i < nbatch; i++) ctx[i] = g->half[i < B ? 0 : 1]->e[0].cond;
-        int rc = unet_run(g, x, nbatch, g->h, g->w, timestep, ctx, out);
-        free(ctx);
-        return rc;
+    int64_t per = LATENT_C * h * w;
+    for (int i = 0, j; i < nbatch; i = j) {
+        for (j = i + 1; j < nbatch && g->ctx[ids[j]]->ne[1] == g->ctx[ids[i]]->ne[1]; j++) {}
+        if (unet_run(g, x + i * per, j - i, ids + i, h, w, timestep, out + i * per)) return -1;
     }
-    for (int k = 0; k < halves; k++)
-        if (half_eps(g, g->half[k], x + k * B * per, timestep, out + k * B * per)) return -1;
     return 0;
+}
+
+/* The guider's view of a CONDITIONING list: ids from `first` on, areas and strengths. */
+static void guide_conds(const sd_cond *k, int first, const tensor **ctx, cfg_cond *out) {
+    for (int i = 0; i < k->n; i++) {
+        const sd_cond_entry *e = &k->e[i];
+        out[i] = cfg_cond_full(first + i);
+        if (e->has_area) memcpy(out[i].area, e->area, sizeof out[i].area);
+        out[i].strength = e->strength;
+        ctx[first + i] = e->cond;
+    }
 }
 
 /* The latent's noise mask as ComfyUI's prepare_mask: bilinear to the latent size,
@@ -178,7 +110,7 @@ static int sample(ci_call *c, ks_params *p, double cfg) {
     const sd_cond *pos = ci_get_object(c, "positive", SD_TYPE_COND), *neg = ci_get_object(c, "negative", SD_TYPE_COND);
     const ci_latent *in = ci_get_object(c, "latent_image", CI_TYPE_LATENT);
     const char *sname = ci_get_string(c, "sampler_name"), *kname = ci_get_string(c, "scheduler");
-    char msg[512];
+    char msg[512] = "";
     if (!mh || !pos || !neg || !in) return ci_fail(c, "TypeError", "KSampler: model, positive, negative or latent_image has the wrong type");
     if (check_names(sname, kname, msg, sizeof msg)) return ci_fail(c, "ValueError", "%s", msg);
     if (pos->n < 1 || neg->n < 1) return ci_fail(c, "ValueError", "empty conditioning");
@@ -189,21 +121,32 @@ static int sample(ci_call *c, ks_params *p, double cfg) {
     p->ms = &ck->ms;
     p->sampler = smp_lookup(sname);
     p->scheduler = (sched_kind)sched_lookup(kname);
-    guide_ctx g = {ck->unet, {pos, neg}, s->ne[0], s->ne[2], s->ne[3], ""};
-    int64_t per = LATENT_C * g.h * g.w;
-    float *mask = in->noise_mask ? noise_mask(in, g.batch, g.h, g.w, msg, sizeof msg) : NULL;
-    if (in->noise_mask && !mask) return ci_fail(c, "RuntimeError", "noise mask: %s", msg);
-    ks_latent kl = {g.batch, per, s->data, in->n_batch_index == g.batch ? in->batch_index : NULL, mask};
+    int64_t B = s->ne[0], h = s->ne[2], w = s->ne[3], per = LATENT_C * h * w;
+    const tensor **ctx = malloc((size_t)(pos->n + neg->n) * sizeof *ctx);
+    cfg_cond *conds = malloc((size_t)(pos->n + neg->n) * sizeof *conds);
+    guide_ctx g = {ck->unet, ctx, ""};
+    if (ctx && conds) {
+        guide_conds(pos, 0, ctx, conds);
+        guide_conds(neg, pos->n, ctx, conds + pos->n);
+    }
+    cfg_guider *guider = ctx && conds ? cfg_new(&ck->ms, guide_eps, &g, conds, pos->n, conds + pos->n, neg->n,
+                                                (int)B, LATENT_C, h, w, cfg) : NULL;
+    free(conds);
+    float *mask = in->noise_mask ? noise_mask(in, B, h, w, msg, sizeof msg) : NULL;
     ci_latent *out = latent_copy(in);
-    cfg_guider guider;
-    if (!out || cfg_init(&guider, &ck->ms, guide_eps, &g, (int)g.batch, per, cfg)) {
+    if (!guider || !out || (in->noise_mask && !mask)) {
+        cfg_free(guider);
+        free(ctx);
         free(mask);
         latent_free(out);
+        if (in->noise_mask && !mask && msg[0]) return ci_fail(c, "RuntimeError", "noise mask: %s", msg);
         return ci_fail(c, "torch.OutOfMemoryError", "out of memory");
     }
-    sd_step_ctx step = {c, g.batch, g.h, g.w};
-    int rc = ks_sample(p, &kl, cfg_denoise, &guider, sd_on_step, &step, out->samples->data);
-    cfg_free(&guider);
+    ks_latent kl = {B, per, s->data, in->n_batch_index == B ? in->batch_index : NULL, mask};
+    sd_step_ctx step = {c, B, h, w};
+    int rc = ks_sample(p, &kl, cfg_denoise, guider, sd_on_step, &step, out->samples->data);
+    cfg_free(guider);
+    free(ctx);
     free(mask);
     if (rc != SMP_OK) {
         latent_free(out);
