@@ -243,6 +243,32 @@ static void test_conditioning_arithmetic(void **state) {
     value_unref(avg); value_unref(z); value_unref(to); value_unref(from);
 }
 
+/* ConditioningSetArea stamps (h/8, w/8, y/8, x/8) and the strength on every entry;
+ * ConditioningCombine concatenates the lists, settings kept. */
+static void test_conditioning_area_and_combine(void **state) {
+    (void)state;
+    const float a[2] = { 1, 2 }, pa[2] = { 0, 0 };
+    ci_value *c1 = make_cond(a, 1, pa), *c2 = make_cond(a, 1, pa);
+    const char *cname[1] = { "conditioning" };
+    ci_value *area = call_direct(&core_conditioning_set_area, cname, &c1, 1,
+                                 "{\"width\": 64, \"height\": 128, \"x\": 16, \"y\": 8, \"strength\": 0.5}");
+    assert_non_null(area);
+    const sd_cond *r = graph_host.value_payload(area, SD_TYPE_COND);
+    assert_int_equal(r->n, 1);
+    assert_true(r->e[0].has_area);
+    const int64_t want[4] = { 16, 8, 1, 2 };
+    for (int i = 0; i < 4; i++) assert_int_equal(r->e[0].area[i], want[i]);
+    assert_float_equal(r->e[0].strength, 0.5f, 0);
+    const char *names[2] = { "conditioning_1", "conditioning_2" };
+    ci_value *vals[2] = { area, c2 };
+    ci_value *both = call_direct(&core_conditioning_combine, names, vals, 2, "{}");
+    r = graph_host.value_payload(both, SD_TYPE_COND);
+    assert_int_equal(r->n, 2);
+    assert_true(r->e[0].has_area && !r->e[1].has_area);
+    assert_float_equal(((float *)r->e[1].cond->data)[1], 2.0f, 0);
+    value_unref(both); value_unref(area); value_unref(c1); value_unref(c2);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_object_info_equals_comfyui),
@@ -251,6 +277,7 @@ int main(void) {
         cmocka_unit_test(test_save_outside_output_fails),
         cmocka_unit_test(test_bislerp),
         cmocka_unit_test(test_conditioning_arithmetic),
+        cmocka_unit_test(test_conditioning_area_and_combine),
     };
     int rc = cmocka_run_group_tests(tests, setup_once, NULL);
     graph_stop();
