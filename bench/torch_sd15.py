@@ -57,6 +57,16 @@ def load_safetensors(path):
 # ---------------------------------------------------------------------------------------
 # Model pieces, named as the LDM checkpoint names them.
 
+def sdpa(q, k, v, attn_mask=None):
+    """torch's fused attention where it exists (2.x); torch 1.13 (Debian 12) has none."""
+    if hasattr(F, "scaled_dot_product_attention"):
+        return F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask)
+    s = q @ k.transpose(-1, -2) * q.shape[-1] ** -0.5
+    if attn_mask is not None:
+        s = s + attn_mask
+    return s.softmax(-1) @ v
+
+
 def gn(c, eps):
     return nn.GroupNorm(32, c, eps=eps)
 
@@ -89,7 +99,7 @@ class Attention(nn.Module):
         b, n, d = x.shape
         h = self.heads
         q, k, v = (t.view(b, -1, h, d // h).transpose(1, 2) for t in (self.to_q(x), self.to_k(c), self.to_v(c)))
-        o = F.scaled_dot_product_attention(q, k, v)
+        o = sdpa(q, k, v)
         return self.to_out(o.transpose(1, 2).reshape(b, n, d))
 
 
@@ -236,7 +246,7 @@ class VAttn(nn.Module):
         b, c, h, w = x.shape
         n = self.norm(x)
         q, k, v = (m(n).flatten(2).transpose(1, 2)[:, None] for m in (self.q, self.k, self.v))
-        o = F.scaled_dot_product_attention(q, k, v)[:, 0].transpose(1, 2).reshape(b, c, h, w)
+        o = sdpa(q, k, v)[:, 0].transpose(1, 2).reshape(b, c, h, w)
         return x + self.proj_out(o)
 
 
@@ -293,7 +303,7 @@ class CLIPLayer(nn.Module):
         b, n, d = x.shape
         y = self.layer_norm1(x)
         q, k, v = (p(y).view(b, n, 12, 64).transpose(1, 2) for p in (a.q_proj, a.k_proj, a.v_proj))
-        o = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+        o = sdpa(q, k, v, attn_mask=mask)
         x = x + a.out_proj(o.transpose(1, 2).reshape(b, n, d))
         h = self.mlp.fc1(self.layer_norm2(x))
         return x + self.mlp.fc2(h * torch.sigmoid(1.702 * h))
@@ -352,7 +362,7 @@ def denoise(unet, x, sig, table, ctx, cfg):
 def full_image(models, size, steps, ids):
     unet, vae, clip = models
     table = sigma_table()
-    ctx = clip(ids)
+    ctx = clip(ids)  # (2, 77, 768): positive and negative prompt, one CFG batch
     lat = size // 8
     x = torch.randn(1, 4, lat, lat, generator=torch.Generator().manual_seed(42))
     t = torch.linspace(999, 0, steps + 1)[:-1]
@@ -434,7 +444,7 @@ def main():
     x = torch.randn(2, 4, lat, lat)
     t = torch.tensor([999.0, 999.0])
     ctx = torch.randn(2, 77, 768)
-    ids = torch.tensor([[49406] + [320] * 10 + [49407] * 66])
+    ids = torch.tensor([[49406] + [320] * 10 + [49407] * 66, [49406] + [321] * 3 + [49407] * 73])
     report = {"torch": torch.__version__, "threads": args.threads, "size": args.size, "steps": args.steps, "rows": []}
     print(f"torch {torch.__version__}, {args.threads} threads, {args.size}x{args.size}, CFG batch 2")
     for prec in args.precisions.split(","):
