@@ -81,8 +81,12 @@ test: unit ui
 asan:
 	$(MAKE) BUILD=build-asan OPT=-O1 SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" test
 
-run: deps all ui
-	$(BUILD)/comfyui-ipex --base-directory ./comfyui-data
+# With no checkpoint of its own, comfyui-data gets the synthetic SD1.5 one (noise by
+# design) so the default txt2img graph runs out of the box.
+run: deps all ui $(SD15_SYNTH)
+	@mkdir -p comfyui-data/models/checkpoints
+	@[ -n "$$(ls -A comfyui-data/models/checkpoints)" ] || ln -s $(abspath $(SD15_SYNTH)) comfyui-data/models/checkpoints/sd15-synth.safetensors
+	$(BUILD)/comfyui-ipex --base-directory ./comfyui-data --tokenizer-dir $(TOKENIZER_DIR)
 
 # The web UI bundle (ui/dist), served at / by the daemon.
 ui: ui/dist/index.html

@@ -8,6 +8,7 @@
  * save_path.c   ComfyUI's output file naming and counter
  * latent_file.c SaveLatent, LoadLatent
  * resize.c      torch/PIL resampling for images and latents
+ * sd.h          the model nodes (checkpoint, CLIP, sampler, VAE, conditioning)
  * pack.c        registers them all, in ComfyUI's order
  */
 #ifndef CI_NODES_CORE_H

@@ -178,6 +178,12 @@ SETTER(set_cache_classic) {
 SETTER(set_cache_none) {
     return flag_true(v) ? set_cache(cfg, "cache-none", GRAPH_CACHE_NONE, 0, err, errlen) : 0;
 }
+SETTER(set_cache_size) {
+    long n;
+    if (parse_int(v, 0, 1L << 30, &n)) return fail(err, errlen, "argument --cache-size: invalid int value: '%s'", v);
+    cfg->cache_size_mb = n;
+    return 0;
+}
 SETTER(set_max_history) {
     long n;
     if (parse_int(v, 1, 1000000, &n)) return fail(err, errlen, "argument --max-history: invalid int value: '%s'", v);
@@ -255,6 +261,7 @@ static const option_def options[] = {
     {"cache-classic", ARG_NONE, NULL, set_cache_classic, NULL, "keep only the current prompt's outputs cached"},
     {"cache-none", ARG_NONE, NULL, set_cache_none, NULL, "no output cache: every node runs every time"},
     {"max-history", ARG_ONE, NULL, set_max_history, "N", "history entries kept (default 10000)"},
+    {"cache-size", ARG_ONE, NULL, set_cache_size, "MB", "memory for loaded models kept across prompts, LRU (default 8192; 0: no limit)"},
     {"config", ARG_ONE, NULL, set_config, "FILE", "JSON object of option names to values; the command line wins"},
     /* ComfyUI flags accepted without effect (PyTorch tuning, launchers, custom nodes). */
 #define IGNORED(n, a) {n, a, NULL, set_ignored, NULL, NULL}
@@ -302,6 +309,7 @@ void config_defaults(app_config *cfg) {
     cfg->preview_size = 512;
     cfg->verbose = LOG_LVL_INFO;
     cfg->max_history = 10000;
+    cfg->cache_size_mb = 8192;
     strcpy(cfg->default_hash, "sha256");
     cfg->backend = (backend_config){.accel = ACCEL_AUTO, .opt = OPT_O1, .prec = PREC_FP32, .threads = 0, .jit = 1};
 }

@@ -51,6 +51,7 @@ typedef struct app_config {
     int verbose;                 /* a log_level */
     int quick_test;              /* --quick-test-for-ci: start, then exit */
     int max_history;
+    long cache_size_mb;          /* --cache-size: loaded models kept across prompts (0: no limit) */
     char feature_flags[CFG_MAX_LIST][256];   /* KEY or KEY=VALUE */
     int n_feature_flags;
     char default_hash[16];       /* upload de-duplication: md5|sha1|sha256|sha512 */

@@ -25,6 +25,7 @@
 #include "base/folders.h"
 #include "base/log.h"
 #include "graph/api.h"
+#include "models/model_cache.h"
 #include "server/logbuf.h"
 #include "server/server.h"
 #include "server/ws_hub.h"
@@ -96,6 +97,7 @@ static int start_graph(const app_config *cfg) {
         .cache_mode = cfg->cache_mode,
         .cache_lru = cfg->cache_lru,
     };
+    mc_set_budget((size_t)cfg->cache_size_mb << 20);
     if (app_register_packs()) {
         log_error("cannot register the built-in node packs");
         return -1;

@@ -14,7 +14,6 @@
 #include "base/log.h"
 #include "comfyui_ipex/node.h"
 #include "../../nodes/core/core.h"
-#include "../../nodes/sd/sd.h"
 
 extern const ci_host graph_host;
 
@@ -50,7 +49,7 @@ static void load_external(const char *dir) {
 }
 
 int app_register_packs(void) {
-    if (core_pack_init(&graph_host) != 0 || sd_pack_init(&graph_host) != 0) {
+    if (core_pack_init(&graph_host) != 0) {
         log_error("packs: a built-in node pack failed to register");
         return -1;
     }

@@ -13,7 +13,7 @@
 #include "base/image.h"
 #include "support/graph_support.h"
 #include "../../nodes/core/core.h"
-#include "../../nodes/sd/sd.h"
+#include "../../nodes/core/sd.h"
 #include "graph/graph.h"
 
 static int setup_once(void **state) { (void)state; gs_setup(); return 0; }
@@ -210,18 +210,18 @@ static ci_value *call_direct(const ci_node_def *def, const char **names, ci_valu
 }
 
 static ci_value *make_cond(const float *cond, int64_t tokens, const float *pooled) {
-    sd_conditioning *k = calloc(1, sizeof *k);
+    sd_cond *k = calloc(1, sizeof *k);
     k->n = 1;
-    k->items = calloc(1, sizeof *k->items);
+    k->e = calloc(1, sizeof *k->e);
     int64_t ce[3] = { 1, tokens, 2 }, pe[2] = { 1, 2 };
-    k->items[0].cond = tensor_new(DT_F32, 3, ce);
-    memcpy(k->items[0].cond->data, cond, (size_t)(tokens * 2) * sizeof(float));
-    k->items[0].pooled = tensor_new(DT_F32, 2, pe);
-    memcpy(k->items[0].pooled->data, pooled, 2 * sizeof(float));
-    return graph_host.value_object(SD_TYPE_CONDITIONING, k, sd_conditioning_free);
+    k->e[0].cond = tensor_new(DT_F32, 3, ce);
+    memcpy(k->e[0].cond->data, cond, (size_t)(tokens * 2) * sizeof(float));
+    k->e[0].pooled = tensor_new(DT_F32, 2, pe);
+    memcpy(k->e[0].pooled->data, pooled, 2 * sizeof(float));
+    return graph_host.value_object(SD_TYPE_COND, k, sd_cond_free);
 }
 
-/* ConditioningCombine lists both entries; ConditioningAverage blends to*s + from*(1-s), from cut or zero-padded to the token
+/* ConditioningAverage blends to*s + from*(1-s), from cut or zero-padded to the token
  * count of `to`, pooled outputs alike; ConditioningZeroOut keeps shapes, zeros values. */
 static void test_conditioning_arithmetic(void **state) {
     (void)state;
@@ -229,24 +229,44 @@ static void test_conditioning_arithmetic(void **state) {
     ci_value *to = make_cond(a, 2, pa), *from = make_cond(b, 1, pb);
     const char *names[2] = { "conditioning_to", "conditioning_from" };
     ci_value *vals[2] = { to, from };
-    ci_value *avg = call_direct(&sd_conditioning_average, names, vals, 2, "{\"conditioning_to_strength\": 0.25}");
+    ci_value *avg = call_direct(&core_conditioning_average, names, vals, 2, "{\"conditioning_to_strength\": 0.25}");
     assert_non_null(avg);
-    const sd_conditioning *r = graph_host.value_payload(avg, SD_TYPE_CONDITIONING);
+    const sd_cond *r = graph_host.value_payload(avg, SD_TYPE_COND);
     const float want[4] = { 7.75f, 15.5f, 0.75f, 1.0f };
-    for (int i = 0; i < 4; i++) assert_float_equal(((float *)r->items[0].cond->data)[i], want[i], 1e-6);
-    for (int i = 0; i < 2; i++) assert_float_equal(((float *)r->items[0].pooled->data)[i], 2.5f, 1e-6);
+    for (int i = 0; i < 4; i++) assert_float_equal(((float *)r->e[0].cond->data)[i], want[i], 1e-6);
+    for (int i = 0; i < 2; i++) assert_float_equal(((float *)r->e[0].pooled->data)[i], 2.5f, 1e-6);
     const char *zname[1] = { "conditioning" };
-    ci_value *z = call_direct(&sd_conditioning_zero_out, zname, &to, 1, "{}");
-    r = graph_host.value_payload(z, SD_TYPE_CONDITIONING);
-    assert_int_equal(r->items[0].cond->ne[1], 2);
-    for (int i = 0; i < 4; i++) assert_float_equal(((float *)r->items[0].cond->data)[i], 0.0f, 0);
-    const char *cnames[2] = { "conditioning_1", "conditioning_2" };
-    ci_value *both = call_direct(&sd_conditioning_combine, cnames, vals, 2, "{}");
-    r = graph_host.value_payload(both, SD_TYPE_CONDITIONING);
+    ci_value *z = call_direct(&core_conditioning_zero_out, zname, &to, 1, "{}");
+    r = graph_host.value_payload(z, SD_TYPE_COND);
+    assert_int_equal(r->e[0].cond->ne[1], 2);
+    for (int i = 0; i < 4; i++) assert_float_equal(((float *)r->e[0].cond->data)[i], 0.0f, 0);
+    value_unref(avg); value_unref(z); value_unref(to); value_unref(from);
+}
+
+/* ConditioningSetArea stamps (h/8, w/8, y/8, x/8) and the strength on every entry;
+ * ConditioningCombine concatenates the lists, settings kept. */
+static void test_conditioning_area_and_combine(void **state) {
+    (void)state;
+    const float a[2] = { 1, 2 }, pa[2] = { 0, 0 };
+    ci_value *c1 = make_cond(a, 1, pa), *c2 = make_cond(a, 1, pa);
+    const char *cname[1] = { "conditioning" };
+    ci_value *area = call_direct(&core_conditioning_set_area, cname, &c1, 1,
+                                 "{\"width\": 64, \"height\": 128, \"x\": 16, \"y\": 8, \"strength\": 0.5}");
+    assert_non_null(area);
+    const sd_cond *r = graph_host.value_payload(area, SD_TYPE_COND);
+    assert_int_equal(r->n, 1);
+    assert_true(r->e[0].has_area);
+    const int64_t want[4] = { 16, 8, 1, 2 };
+    for (int i = 0; i < 4; i++) assert_int_equal(r->e[0].area[i], want[i]);
+    assert_float_equal(r->e[0].strength, 0.5f, 0);
+    const char *names[2] = { "conditioning_1", "conditioning_2" };
+    ci_value *vals[2] = { area, c2 };
+    ci_value *both = call_direct(&core_conditioning_combine, names, vals, 2, "{}");
+    r = graph_host.value_payload(both, SD_TYPE_COND);
     assert_int_equal(r->n, 2);
-    assert_int_equal(r->items[1].cond->ne[1], 1);
-    assert_float_equal(((float *)r->items[1].cond->data)[1], 20.0f, 0);
-    value_unref(avg); value_unref(z); value_unref(both); value_unref(to); value_unref(from);
+    assert_true(r->e[0].has_area && !r->e[1].has_area);
+    assert_float_equal(((float *)r->e[1].cond->data)[1], 2.0f, 0);
+    value_unref(both); value_unref(area); value_unref(c1); value_unref(c2);
 }
 
 int main(void) {
@@ -257,6 +277,7 @@ int main(void) {
         cmocka_unit_test(test_save_outside_output_fails),
         cmocka_unit_test(test_bislerp),
         cmocka_unit_test(test_conditioning_arithmetic),
+        cmocka_unit_test(test_conditioning_area_and_combine),
     };
     int rc = cmocka_run_group_tests(tests, setup_once, NULL);
     graph_stop();
