@@ -19,11 +19,12 @@ from conftest import ROOT
 EXAMPLES = sorted(p for p in glob.glob(os.path.join(ROOT, "workflows", "*.json"))
                   if not p.endswith("schema.json"))
 BROKEN = os.path.join(ROOT, "tests", "workflows", "broken")
-# Broken samples the server rejects too (the schema is stricter about JSON types: the
-# server converts "20" and 512.5 for INT inputs, so those two are the schema's alone).
+# Broken samples the server rejects too. The schema is stricter: the server converts "20"
+# and 512.5 for INT inputs as ComfyUI does, and ComfyUI's validator indexes a link's output
+# with Python indexing, so a negative index ([node, -1]: the last output) is valid to it.
 SERVER_REJECTS = ["steps-below-min", "cfg-above-max", "sampler-not-in-list",
                   "required-input-missing", "no-class-type", "link-to-missing-node",
-                  "link-three-items", "link-negative-index", "empty-prompt"]
+                  "link-three-items", "empty-prompt"]
 
 
 @pytest.fixture(scope="module")
