@@ -11,7 +11,7 @@ import websocket
 def slow_chain(n, prefix, width):
     """EmptyLatentImage (width/8 cells square) resized x4 and back n times, about
     0.2 s a step at width 1024 on one core; distinct widths keep chains out of each
-    other's cache."""
+    other's cache. Tests that only need the worker busy interrupt it when done."""
     g = {"1": {"class_type": "EmptyLatentImage", "inputs": {"width": width, "height": 1024, "batch_size": 1}}}
     for i in range(n):
         g[str(i + 2)] = {"class_type": "LatentUpscaleBy",
@@ -52,7 +52,7 @@ def wait_done(ws, pid):
 
 def test_front_runs_before_earlier_prompts(daemon):
     sid, ws = connect(daemon)
-    slow = daemon.post("/prompt", {"prompt": slow_chain(6, "p0", 1024), "client_id": sid}).json()["prompt_id"]
+    slow = daemon.post("/prompt", {"prompt": slow_chain(16, "p0", 1024), "client_id": sid}).json()["prompt_id"]
     t, d = next_event(ws, ("execution_start",))
     assert d["prompt_id"] == slow
     a = daemon.post("/prompt", {"prompt": quick(1, "pa"), "client_id": sid}).json()
@@ -64,6 +64,7 @@ def test_front_runs_before_earlier_prompts(daemon):
     pending = sorted(q["queue_pending"], key=lambda it: it[0])
     assert [it[1] for it in pending] == [c["prompt_id"], b["prompt_id"], a["prompt_id"]]
     assert daemon.get("/prompt").json() == {"exec_info": {"queue_remaining": 4}}
+    assert daemon.post("/interrupt", {"prompt_id": slow}).status == 200   # done with the blocker
     order = []
     while len(order) < 3:
         t, d = next_event(ws, ("execution_start",))
@@ -100,7 +101,7 @@ def test_interrupt_stops_at_the_next_node(daemon):
 
 def test_cancel_pending_job_and_queue_delete(daemon):
     sid, ws = connect(daemon)
-    slow = daemon.post("/prompt", {"prompt": slow_chain(4, "c0", 1040), "client_id": sid}).json()["prompt_id"]
+    slow = daemon.post("/prompt", {"prompt": slow_chain(16, "c0", 1040), "client_id": sid}).json()["prompt_id"]
     next_event(ws, ("execution_start",))
     a = daemon.post("/prompt", {"prompt": quick(4, "ca"), "client_id": sid}).json()["prompt_id"]
     b = daemon.post("/prompt", {"prompt": quick(5, "cb"), "client_id": sid}).json()["prompt_id"]
@@ -109,6 +110,7 @@ def test_cancel_pending_job_and_queue_delete(daemon):
     assert daemon.post(f"/api/jobs/{a}/cancel").json() == {"cancelled": False}
     assert daemon.post("/queue", {"delete": [b]}).status == 200
     assert daemon.get("/queue").json()["queue_pending"] == []
+    assert daemon.post("/interrupt", {}).status == 200
     wait_done(ws, slow)
     jobs = daemon.get("/api/jobs?status=pending,in_progress").json()
     assert jobs["jobs"] == [] and jobs["pagination"]["total"] == 0
@@ -140,7 +142,7 @@ def test_history_bound_and_paging(start_daemon):
 
 def test_big_integers_stay_exact_in_queue_and_history(daemon):
     sid, ws = connect(daemon)
-    slow = daemon.post("/prompt", {"prompt": slow_chain(2, "b0", 1048), "client_id": sid}).json()["prompt_id"]
+    slow = daemon.post("/prompt", {"prompt": slow_chain(16, "b0", 1048), "client_id": sid}).json()["prompt_id"]
     next_event(ws, ("execution_start",))
     g = quick(1, "big")
     g["1"]["_meta"] = {"title": "seed 18446744073709551615"}
@@ -151,6 +153,7 @@ def test_big_integers_stay_exact_in_queue_and_history(daemon):
     pid = r.json()["prompt_id"]
     q = daemon.get("/queue").body.decode()
     assert '"n": 18446744073709551615, "m": -9223372036854775809' in q
+    assert daemon.post("/interrupt", {"prompt_id": slow}).status == 200
     wait_done(ws, pid)
     raw = daemon.get(f"/history/{pid}").body.decode()
     assert '"n": 18446744073709551615' in raw and '"m": -9223372036854775809' in raw
