@@ -6,6 +6,7 @@
 #include "bench.h"
 #include "backend/engine.h"
 #include "tensor/arena.h"
+#include "tensor/pcache.h"
 
 #include <cjson/cJSON.h>
 #include <omp.h>
@@ -112,8 +113,12 @@ static void bench_torch(const bench_opts *o, const char *script) {
 static double gflops(double flops, double ms) { return ms > 0 && flops > 0 ? flops / ms / 1e6 : 0; }
 
 static void bench_print_text(const bench_opts *o, const cJSON *cmp) {
-    printf("oneDNN %s, isa %s, engine %s, %d threads, O%d\n", backend_onednn_version(),
-           backend_isa(), backend_engine_name(), omp_get_max_threads(), (int)o->opt);
+    uint64_t entries, hits, misses;
+    pcache_stats(&entries, &hits, &misses);
+    printf("oneDNN %s, isa %s, engine %s, %d threads, O%d; primitive cache %llu entries, "
+           "%llu hits, %llu misses\n", backend_onednn_version(), backend_isa(),
+           backend_engine_name(), omp_get_max_threads(), (int)o->opt,
+           (unsigned long long)entries, (unsigned long long)hits, (unsigned long long)misses);
     const cJSON *v;
     cJSON_ArrayForEach(v, sd_figures) {
         if (cJSON_IsString(v)) printf("sd %-20s %s\n", v->string, v->valuestring);
@@ -141,6 +146,12 @@ static void bench_print_json(const bench_opts *o, cJSON *cmp) {
     cJSON_AddStringToObject(root, "engine", backend_engine_name());
     cJSON_AddNumberToObject(root, "threads", omp_get_max_threads());
     cJSON_AddNumberToObject(root, "opt_level", (int)o->opt);
+    uint64_t entries, hits, misses;
+    pcache_stats(&entries, &hits, &misses);
+    cJSON *pc = cJSON_AddObjectToObject(root, "primitive_cache");
+    cJSON_AddNumberToObject(pc, "entries", (double)entries);
+    cJSON_AddNumberToObject(pc, "hits", (double)hits);
+    cJSON_AddNumberToObject(pc, "misses", (double)misses);
     cJSON *arr = cJSON_AddArrayToObject(root, "results");
     for (int i = 0; i < ncases; i++) {
         bench_case *c = &cases[i];

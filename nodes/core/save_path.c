@@ -76,7 +76,7 @@ static int64_t next_counter(const char *dir, const char *name) {
     int any = 0;
     for (struct dirent *e; (e = readdir(d));) {
         const char *f = e->d_name;
-        if (strlen(f) < nl + 1 || strncasecmp(f, name, nl) || f[nl] != '_') continue;
+        if (strlen(f) < nl + 1 || strncmp(f, name, nl) || f[nl] != '_') continue;   /* normcase is identity on POSIX */
         const char *digits = f + nl + 1;
         int64_t v = 0;
         int ok = isdigit((unsigned char)*digits) != 0;

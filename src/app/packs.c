@@ -14,6 +14,7 @@
 #include "base/log.h"
 #include "comfyui_ipex/node.h"
 #include "../../nodes/core/core.h"
+#include "../../nodes/sd/sd.h"
 
 extern const ci_host graph_host;
 
@@ -49,8 +50,8 @@ static void load_external(const char *dir) {
 }
 
 int app_register_packs(void) {
-    if (core_pack_init(&graph_host) != 0) {
-        log_error("packs: the core node pack failed to register");
+    if (core_pack_init(&graph_host) != 0 || sd_pack_init(&graph_host) != 0) {
+        log_error("packs: a built-in node pack failed to register");
         return -1;
     }
     const char *dir = nodes_dir ? nodes_dir : getenv("COMFYUI_IPEX_NODES_DIR");

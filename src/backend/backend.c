@@ -13,6 +13,7 @@
 
 #include <omp.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -21,6 +22,11 @@ static dnnl_engine_t be_cpu, be_gpu, be_engine;
 static dnnl_stream_t be_stream;
 static dtype be_cdt = DT_F32;
 static int be_int8;
+/* OpenMP's thread count is per calling thread: backend_init runs on the main thread but
+ * ops on the worker, so each thread applies the setting on its first op (and after a
+ * new backend_init). */
+static _Atomic int be_threads;
+static _Thread_local int be_threads_here;
 static pthread_mutex_t be_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static int backend_make_cpu(char *err, size_t errlen) {
@@ -117,7 +123,9 @@ int backend_init(const backend_config *cfg, char *err, size_t errlen) {
     }
     if (rc == 0) {
         be_cdt = backend_resolve_precision(cfg->prec);
-        omp_set_num_threads(cfg->threads > 0 ? cfg->threads : omp_get_num_procs());
+        be_threads = cfg->threads > 0 ? cfg->threads : omp_get_num_procs();
+        be_threads_here = be_threads;
+        omp_set_num_threads(be_threads);
         log_info("tensor engine %s, oneDNN %s, isa %s, %d threads, O%d", backend_engine_name(),
                  backend_onednn_version(), backend_isa(), omp_get_max_threads(), (int)cfg->opt);
     } else {
@@ -142,9 +150,15 @@ static void backend_ensure(void) {
     if (backend_init(&cfg, err, sizeof err) != 0) log_error("%s", err);
 }
 
-dnnl_engine_t backend_engine(void) { backend_ensure(); return be_engine; }
+dnnl_engine_t backend_engine(void) {
+    backend_ensure();
+    if (be_threads_here != be_threads) {
+        be_threads_here = be_threads;
+        omp_set_num_threads(be_threads);
+    }
+    return be_engine;
+}
 dnnl_stream_t backend_stream(void) { backend_ensure(); return be_stream; }
-dnnl_engine_t backend_cpu_engine(void) { backend_ensure(); return be_cpu; }
 int backend_on_gpu(void) { return be_engine && be_engine == be_gpu; }
 dtype backend_compute_dt(void) { backend_ensure(); return be_cdt; }
 int backend_int8(void) { backend_ensure(); return be_int8; }

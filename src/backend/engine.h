@@ -13,7 +13,6 @@
 
 dnnl_engine_t backend_engine(void);      /* the engine ops run on */
 dnnl_stream_t backend_stream(void);
-dnnl_engine_t backend_cpu_engine(void);  /* host side of transfers to the xpu engine */
 int backend_on_gpu(void);
 /* The dtype conv/linear/matmul/attention compute in: the precision setting, resolved at
  * init to what this engine implements (fp16 -> bf16 -> fp32, logged). DT_F32 for int8,

@@ -100,6 +100,7 @@ void queue_item_free(queue_item *it);
 typedef struct graph_state {
     pthread_mutex_t lock;
     pthread_cond_t wake;
+    pthread_mutex_t status_order;   /* a queued prompt's status goes out before its start's */
     queue_item **pending; int n_pending, cap_pending;
     queue_item *running;
     int64_t counter;

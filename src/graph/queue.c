@@ -12,7 +12,8 @@
 #include <string.h>
 #include "base/log.h"
 
-graph_state G = { .lock = PTHREAD_MUTEX_INITIALIZER, .wake = PTHREAD_COND_INITIALIZER };
+graph_state G = { .lock = PTHREAD_MUTEX_INITIALIZER, .wake = PTHREAD_COND_INITIALIZER,
+                  .status_order = PTHREAD_MUTEX_INITIALIZER };
 
 void queue_item_free(queue_item *it) {
     if (!it) return;
@@ -185,11 +186,13 @@ graph_reply graph_post_prompt(const char *body, size_t len) {
     v.node_errors = NULL;
     validation_free(&v);
 
+    pthread_mutex_lock(&G.status_order);
     pthread_mutex_lock(&G.lock);
     int rc = queue_push_locked(it);
     pthread_mutex_unlock(&G.lock);
+    if (rc == 0) ev_status_broadcast();
+    pthread_mutex_unlock(&G.status_order);
     if (rc < 0) { queue_item_free(it); cJSON_Delete(ok); return reply_empty(500); }
-    ev_status_broadcast();
     return reply_json(200, ok);
 }
 

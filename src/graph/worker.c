@@ -35,7 +35,9 @@ static void apply_free_flags_locked(void) {
 
 static void run_one(queue_item *it) {
     atomic_store(&G.interrupt, 0);
+    pthread_mutex_lock(&G.status_order);   /* after the POST that queued it has sent its status */
     ev_status_broadcast();
+    pthread_mutex_unlock(&G.status_order);
     exec_outcome out = {0};
     executor_run(it, &out);
     const cJSON *client = cJSON_GetObjectItemCaseSensitive(it->extra_data, "client_id");

@@ -24,10 +24,12 @@ struct clip_model {
 #define CLIP_KEY_MAX 256
 typedef struct clip_source {
     const ckpt *c;
-    const char *prefix;
+    char prefix[CLIP_KEY_MAX / 2];
     int openclip;          /* prefix + "token_embedding.weight" exists */
 } clip_source;
 
+/* Older SD1.x checkpoints lack the "text_model." level ("cond_stage_model.transformer.
+ * embeddings..."); ComfyUI renames those keys, here the prefix falls back to match. */
 void clip_source_init(clip_source *s, const ckpt *c, const char *prefix);
 /* The checkpoint key of HF-named weight `name` in encoder layer `layer` (-1: outside the
  * layers). *third is 0, or 1/2/3 when the key is OpenCLIP's fused in_proj and the weight

@@ -32,12 +32,24 @@ static const clip_rename clip_layer_names[] = {
     {"self_attn.v_proj.", "attn.in_proj_", 3},
 };
 
-void clip_source_init(clip_source *s, const ckpt *c, const char *prefix) {
+static int has_key(const ckpt *c, const char *prefix, const char *name) {
     char key[CLIP_KEY_MAX];
+    snprintf(key, sizeof key, "%s%s", prefix, name);
+    return ckpt_get(c, key) != NULL;
+}
+
+void clip_source_init(clip_source *s, const ckpt *c, const char *prefix) {
+    static const char level[] = "text_model.";
+    size_t n = strlen(prefix), l = strlen(level);
     s->c = c;
-    s->prefix = prefix;
-    snprintf(key, sizeof key, "%stoken_embedding.weight", prefix);
-    s->openclip = ckpt_get(c, key) != NULL;
+    snprintf(s->prefix, sizeof s->prefix, "%s", prefix);
+    if (!has_key(c, prefix, "embeddings.token_embedding.weight") && n >= l &&
+        strcmp(prefix + n - l, level) == 0 && n - l < sizeof s->prefix) {
+        s->prefix[n - l] = '\0';
+        if (!has_key(c, s->prefix, "embeddings.token_embedding.weight"))
+            snprintf(s->prefix, sizeof s->prefix, "%s", prefix);   /* report the asked one */
+    }
+    s->openclip = has_key(c, s->prefix, "token_embedding.weight");
 }
 
 static int clip_map(const clip_rename *t, size_t n, const char *name, char *out, size_t outlen,

@@ -4,7 +4,8 @@
  * Weights are bound by their checkpoint names under a prefix (SD1.x single-file
  * checkpoints: "cond_stage_model.transformer.text_model.") and widened once to f32 at
  * load, as ComfyUI's --fp32-text-enc does; every forward pass then runs on ops.h in the
- * engine's precision. clip_encode() is what the CLIPTextEncode node calls.
+ * engine's precision. clip_encode() is what the CLIPTextEncode node calls. A model's
+ * activation arenas are its own: use one model from one thread at a time.
  */
 #ifndef CI_CLIP_MODEL_H
 #define CI_CLIP_MODEL_H

@@ -47,14 +47,14 @@ clip_sdxl *clip_sdxl_load(const ckpt *c, const char *l_prefix, const char *g_pre
     *err = NULL;
     clip_sdxl *x = calloc(1, sizeof *x);
     if (!x) { *err = clip_errf("out of memory"); return NULL; }
-    if (!(x->l = clip_load(c, l_prefix, tok, err)) ||
+    if ((l_prefix && !(x->l = clip_load(c, l_prefix, tok, err))) ||
         !(x->g = clip_load(c, g_prefix, tok, err)) ||
         !(x->g->w.text_projection = load_projection(c, g_prefix, x->g->cfg.dim, err))) {
         clip_sdxl_free(x);
         return NULL;
     }
-    clip_model *both[2] = {x->l, x->g};
-    for (int i = 0; i < 2; i++) {
+    clip_model *both[2] = {x->g, x->l};
+    for (int i = 0; i < 2 && both[i]; i++) {
         both[i]->cfg.default_skip = -2;
         both[i]->cfg.layer_norm_hidden = 0;
     }
@@ -70,8 +70,8 @@ void clip_sdxl_free(clip_sdxl *x) {
 }
 
 int clip_sdxl_set_embedding_dirs(clip_sdxl *x, const char *const *dirs, size_t n) {
-    return clip_set_embedding_dirs(x->l, dirs, n) || clip_set_embedding_dirs(x->g, dirs, n)
-               ? -1 : 0;
+    return (x->l && clip_set_embedding_dirs(x->l, dirs, n)) ||
+                   clip_set_embedding_dirs(x->g, dirs, n) ? -1 : 0;
 }
 
 /* cond = [l | g] on the feature axis, row by row. */
@@ -88,9 +88,20 @@ static tensor *concat_features(const tensor *l, const tensor *g) {
     return t;
 }
 
+/* The refiner: clip_g alone. */
+static int encode_g(clip_sdxl *x, const char *text, int clip_skip, tensor **cond,
+                    tensor **pooled, char **err) {
+    tok_chunks tg;
+    if (clip_tokenize(x->g, text, &tg, err)) return -1;
+    int rc = clip_encode_tokens(x->g, &tg, clip_skip, cond, pooled, err);
+    tok_chunks_free(&tg);
+    return rc;
+}
+
 int clip_sdxl_encode(clip_sdxl *x, const char *text_l, const char *text_g, int clip_skip,
                      tensor **cond, tensor **pooled, char **err) {
     *cond = *pooled = NULL;
+    if (!x->l) return encode_g(x, text_g, clip_skip, cond, pooled, err);
     tok_chunks tl = {0}, tg = {0};
     tensor *l_out = NULL, *l_pooled = NULL, *g_out = NULL;
     int rc = -1;

@@ -1,6 +1,6 @@
 /* unet.c -- openaimodel UNetModel forward pass (see unet.h; numerics: sd-numerics.md §2).
  *
- * Layout of this file, top to bottom: configuration, weights (one struct per module
+ * Layout of this file, top to bottom: weights (one struct per module
  * kind, fields named after checkpoint keys), binding, then the forward pass from the
  * smallest module (ResBlock, attention) up to the whole network.
  */
@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "models/model.h"
 #include "tensor/arena.h"
 #include "tensor/ops.h"
 

@@ -17,12 +17,7 @@
 
 #include "io/ckpt.h"
 #include "io/detect.h"
-#include "models/model.h"
 #include "tensor/tensor.h"
-
-/* The layout comes from model detection (io/detect.h): unet_config holds channels,
- * levels, transformer depths (input blocks in order; output blocks in ComfyUI's list,
- * consumed from the end), heads, context width and the class-embedding width. */
 
 typedef struct unet unet;
 
@@ -40,7 +35,7 @@ size_t unet_activation_peak(const unet *u);
 /* One UNet evaluation: x (B,in_channels,h,w) f32, timesteps (B) f32 (integer values),
  * context (B,L,context_dim) f32, y (B,adm_in_channels) f32 or NULL when the model has no
  * class embedding. Writes the f32 output (eps or v) into out (B,out_channels,h,w).
- * Returns 0, or -1 with a message (shape mismatch). */
+ * Returns 0, or -1 with a message (shape mismatch, failed op). */
 int unet_forward(unet *u, const tensor *x, const tensor *timesteps, const tensor *context,
                  const tensor *y, tensor *out, char *err, size_t errlen);
 

@@ -13,10 +13,11 @@
 
 #include "sampling/schedulers.h"
 
-/* History of up to `cap` arrays; hist[0] is the newest. Rotation moves pointers only. */
+/* The last `cap` derivatives, buf[0] the newest (buf[j] is j steps back once that many
+ * exist; callers never read further back than the step count). Rotation moves pointers. */
 typedef struct hist {
     float *buf[4];
-    int len, cap;
+    int cap;
 } hist;
 
 static void hist_push(hist *h, const float *d, int64_t n) {
@@ -24,7 +25,6 @@ static void hist_push(hist *h, const float *d, int64_t n) {
     for (int k = h->cap - 1; k > 0; k--) h->buf[k] = h->buf[k - 1];
     h->buf[0] = slot;
     memcpy(slot, d, (size_t)n * sizeof *slot);
-    if (h->len < h->cap) h->len++;
 }
 
 /* ipndm: fixed Adams-Bashforth weights over `div` (x += dt * sum / div, as ComfyUI
@@ -67,7 +67,7 @@ static int ipndm(const smp_ctx *c, float *x, const float *s, int nsig, int varia
     int rc = smp_alloc(c, 6, b);
     if (rc) return rc;
     float *den = b[0], *d = b[1];
-    hist h = {{b[2], b[3], b[4], b[5]}, 0, 4};   /* d_cur and the 3 before it */
+    hist h = {{b[2], b[3], b[4], b[5]}, 4};   /* d_cur and the 3 before it */
     for (int i = 0; i + 1 < nsig; i++) {
         SMP_TRY(smp_denoise(c, x, s[i], den, NULL));
         SMP_TRY(smp_step(c, i, nsig - 1, x, den));
@@ -144,7 +144,7 @@ int smp_deis(const smp_ctx *c, float *x, const float *s, int nsig) {
     int rc = t ? smp_alloc(c, 5, b) : SMP_ERR_NOMEM;
     if (rc) { free(t); return rc; }
     float *den = b[0], *d = b[1];
-    hist h = {{b[2], b[3], b[4], NULL}, 0, 3};
+    hist h = {{b[2], b[3], b[4], NULL}, 3};
     deis_vp v = deis_constants();
     for (int i = 0; i < nsig; i++) t[i] = deis_t(v, s[i]);
     for (int i = 0; i + 1 < nsig; i++) {

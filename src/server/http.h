@@ -45,6 +45,9 @@ typedef struct http_response {
     int n_headers;
     http_upgrade_fn upgrade;     /* status 101: called with the socket */
     void *upgrade_ud;
+    /* Called once the response has left (or the connection died), on any thread. */
+    void (*on_sent)(void *ud);
+    void *on_sent_ud;
 } http_response;
 
 void http_response_init(http_response *res);

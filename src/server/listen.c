@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -42,6 +43,8 @@ static int bind_one(const char *addr, int port, char *err, size_t errlen) {
     int one = 1;
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
     if (ai->ai_family == AF_INET6) setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+    /* Accepted sockets inherit it: answers are small and written in pieces. */
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     if (bind(fd, ai->ai_addr, ai->ai_addrlen) || listen(fd, 128)) {
         snprintf(err, errlen, "cannot listen on %s port %d: %s", addr, port, strerror(errno));
         close(fd);

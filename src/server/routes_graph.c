@@ -5,9 +5,11 @@
 #include <errno.h>
 #include <limits.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "graph/api.h"
 #include "server/routes.h"
+#include "server/ws_hub.h"
 
 static void reply(http_response *res, graph_reply r) {
     if (r.body) http_reply_json_text(res, r.status, r.body);
@@ -15,7 +17,32 @@ static void reply(http_response *res, graph_reply r) {
 }
 
 ROUTE(route_prompt_get) { (void)req; reply(res, graph_get_prompt()); }
-ROUTE(route_prompt_post) { reply(res, graph_post_prompt(req->body, req->body_len)); }
+/* Clients such as @stable-canvas/comfyui-client start listening for a prompt's events
+ * only once they have parsed the answer carrying its id; with ComfyUI that is safe
+ * because its worker needs tens of milliseconds before the first event, here a cached
+ * prompt can be finished before the answer is even written. So the prompt's client
+ * gets its messages only after the answer has gone out plus this grace period (its
+ * fetch() chain in a cold Node process takes 20-50 ms); execution is not delayed. */
+#define RELEASE_GRACE_MS 100
+
+static void release_client(void *sid) {
+    ws_hub_release_after(sid, RELEASE_GRACE_MS);
+    free(sid);
+}
+
+/* The prompt's client gets no event before this answer has gone out (see ws_hub_hold). */
+ROUTE(route_prompt_post) {
+    cJSON *body = cJSON_ParseWithLength(req->body, req->body_len);
+    const cJSON *client = cJSON_GetObjectItemCaseSensitive(body, "client_id");
+    char *sid = cJSON_IsString(client) ? strdup(client->valuestring) : NULL;
+    cJSON_Delete(body);
+    if (sid) ws_hub_hold(sid);
+    reply(res, graph_post_prompt(req->body, req->body_len));
+    if (sid) {
+        res->on_sent = release_client;
+        res->on_sent_ud = sid;
+    }
+}
 ROUTE(route_queue_get) { (void)req; reply(res, graph_get_queue()); }
 ROUTE(route_queue_post) { reply(res, graph_post_queue(req->body, req->body_len)); }
 ROUTE(route_interrupt) { reply(res, graph_post_interrupt(req->body, req->body_len)); }

@@ -47,6 +47,8 @@ typedef struct conn_ctx {
     size_t len, cap;
     int headers_seen;        /* the first access-handler call has happened */
     int too_large;
+    void (*on_sent)(void *ud);   /* the response's after-send hook */
+    void *on_sent_ud;
 } conn_ctx;
 
 static void *on_uri(void *cls, const char *uri, struct MHD_Connection *c) {
@@ -60,6 +62,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, en
     (void)cls, (void)c, (void)toe;
     conn_ctx *ctx = *con_cls;
     if (!ctx) return;
+    if (ctx->on_sent) ctx->on_sent(ctx->on_sent_ud);
     free(ctx->uri);
     free(ctx->body);
     free(ctx);
@@ -296,6 +299,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     http_response res;
     http_response_init(&res);
     handle(&req, &res);
+    ctx->on_sent = res.on_sent;
+    ctx->on_sent_ud = res.on_sent_ud;
     log_debug("%s %s%s%s -> %d", method, ctx->uri, q ? "?" : "", q ? q + 1 : "", res.status);
     return send_response(c, &res);
 }

@@ -32,6 +32,13 @@
 
 #define WS_MAX_MESSAGE (4u << 20)     /* aiohttp's default max_msg_size */
 
+typedef struct queued {
+    struct queued *next;
+    int opcode;
+    size_t len;
+    uint8_t data[];
+} queued;
+
 typedef struct ws_client {
     struct ws_client *next;
     int fd;
@@ -41,15 +48,35 @@ typedef struct ws_client {
     int preview_metadata;    /* announced supports_preview_metadata */
     int logs;                /* subscribed to log messages */
     int dead;
+    struct queued *queue, **queue_tail;     /* messages kept while its sid is held */
     pthread_mutex_t wlock;
     uint8_t *pending;        /* bytes MHD read past the handshake */
     size_t pending_len;
 } ws_client;
 
+/* A held sid; a client may connect (or reconnect) while its sid is held. */
+typedef struct hold {
+    struct hold *next;
+    int count;
+    char sid[];
+} hold;
+
+/* A release due at a time (ws_hub_release_after). */
+typedef struct timer {
+    struct timer *next;
+    struct timespec due;     /* CLOCK_MONOTONIC */
+    char sid[];
+} timer;
+
 static struct {
     pthread_mutex_t lock;
     pthread_cond_t gone;
+    pthread_cond_t timers_changed;
     ws_client *clients;
+    hold *holds;
+    timer *timers;           /* sorted by due time */
+    pthread_t timer_thread;
+    int timer_running;
     int count;
     int stopping;
 } hub = {.lock = PTHREAD_MUTEX_INITIALIZER, .gone = PTHREAD_COND_INITIALIZER};
@@ -81,6 +108,118 @@ static int ws_send(ws_client *c, int opcode, const void *data, size_t len) {
     }
     pthread_mutex_unlock(&c->wlock);
     return rc;
+}
+
+static hold *find_hold(const char *sid) {
+    for (hold *h = hub.holds; h; h = h->next)
+        if (!strcmp(h->sid, sid)) return h;
+    return NULL;
+}
+
+/* Sends now, or queues while the client's sid is held (hub lock held by the caller). */
+static void deliver(ws_client *c, int opcode, const void *data, size_t len) {
+    if (!find_hold(c->sid)) {
+        ws_send(c, opcode, data, len);
+        return;
+    }
+    queued *q = malloc(sizeof *q + len);
+    if (!q) return;
+    q->next = NULL;
+    q->opcode = opcode;
+    q->len = len;
+    memcpy(q->data, data, len);
+    *c->queue_tail = q;
+    c->queue_tail = &q->next;
+}
+
+static void flush_queue(ws_client *c) {
+    queued *q = c->queue;
+    c->queue = NULL;
+    c->queue_tail = &c->queue;
+    while (q) {
+        queued *next = q->next;
+        ws_send(c, q->opcode, q->data, q->len);
+        free(q);
+        q = next;
+    }
+}
+
+void ws_hub_hold(const char *sid) {
+    pthread_mutex_lock(&hub.lock);
+    hold *h = find_hold(sid);
+    if (!h && (h = calloc(1, sizeof *h + strlen(sid) + 1))) {
+        strcpy(h->sid, sid);
+        h->next = hub.holds;
+        hub.holds = h;
+    }
+    if (h) h->count++;
+    pthread_mutex_unlock(&hub.lock);
+}
+
+static void release_locked(const char *sid) {
+    for (hold **p = &hub.holds; *p; p = &(*p)->next) {
+        hold *h = *p;
+        if (strcmp(h->sid, sid) || --h->count > 0) continue;
+        *p = h->next;
+        free(h);
+        for (ws_client *c = hub.clients; c; c = c->next)
+            if (!strcmp(c->sid, sid)) flush_queue(c);
+        break;
+    }
+}
+
+void ws_hub_release(const char *sid) {
+    pthread_mutex_lock(&hub.lock);
+    release_locked(sid);
+    pthread_mutex_unlock(&hub.lock);
+}
+
+static int due_before(const struct timespec *a, const struct timespec *b) {
+    return a->tv_sec < b->tv_sec || (a->tv_sec == b->tv_sec && a->tv_nsec < b->tv_nsec);
+}
+
+void ws_hub_release_after(const char *sid, int ms) {
+    timer *t = calloc(1, sizeof *t + strlen(sid) + 1);
+    pthread_mutex_lock(&hub.lock);
+    if (!t || !hub.timer_running) {
+        release_locked(sid);
+        pthread_mutex_unlock(&hub.lock);
+        free(t);
+        return;
+    }
+    strcpy(t->sid, sid);
+    clock_gettime(CLOCK_MONOTONIC, &t->due);
+    t->due.tv_nsec += (long)ms * 1000000L;
+    t->due.tv_sec += t->due.tv_nsec / 1000000000L;
+    t->due.tv_nsec %= 1000000000L;
+    timer **p = &hub.timers;
+    while (*p && !due_before(&t->due, &(*p)->due)) p = &(*p)->next;
+    t->next = *p;
+    *p = t;
+    pthread_cond_signal(&hub.timers_changed);
+    pthread_mutex_unlock(&hub.lock);
+}
+
+/* Runs due releases; sleeps until the next one or until the list changes. */
+static void *timer_main(void *arg) {
+    (void)arg;
+    pthread_mutex_lock(&hub.lock);
+    while (hub.timer_running) {
+        struct timespec now;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        if (hub.timers && !due_before(&now, &hub.timers->due)) {
+            timer *t = hub.timers;
+            hub.timers = t->next;
+            release_locked(t->sid);
+            free(t);
+        } else if (hub.timers) {
+            pthread_cond_timedwait(&hub.timers_changed, &hub.lock, &hub.timers->due);
+        } else {
+            pthread_cond_wait(&hub.timers_changed, &hub.lock);
+        }
+    }
+    pthread_mutex_unlock(&hub.lock);
+    return NULL;
 }
 
 static void ws_close_frame(ws_client *c, int code) {
@@ -116,12 +255,12 @@ void ws_hub_event(void *ud, const char *sid, const char *json, const unsigned ch
     for (ws_client *c = hub.clients; c; c = c->next) {
         if (!c->registered || (sid && strcmp(c->sid, sid))) continue;
         if (json) {
-            ws_send(c, WS_TEXT, json, strlen(json));
+            deliver(c, WS_TEXT, json, strlen(json));
         } else if (bin && is_preview_with_metadata(bin, len) && !c->preview_metadata) {
             if (!legacy) legacy = legacy_preview(bin, len, &legacy_len);
-            if (legacy) ws_send(c, WS_BINARY, legacy, legacy_len);
+            if (legacy) deliver(c, WS_BINARY, legacy, legacy_len);
         } else if (bin) {
-            ws_send(c, WS_BINARY, bin, len);
+            deliver(c, WS_BINARY, bin, len);
         }
     }
     pthread_mutex_unlock(&hub.lock);
@@ -274,6 +413,10 @@ static void *client_thread(void *arg) {
     log_debug("websocket %s closed (%d)", c->sid, code);
     hub_remove(c);
     MHD_upgrade_action(c->urh, MHD_UPGRADE_ACTION_CLOSE);
+    for (queued *q = c->queue, *next; q; q = next) {
+        next = q->next;
+        free(q);
+    }
     pthread_mutex_destroy(&c->wlock);
     free(c->pending);
     free(c);
@@ -295,6 +438,7 @@ static void on_upgraded(void *ud, int fd, const char *extra, size_t extra_len, v
         c->pending_len = extra_len;
     }
     pthread_mutex_init(&c->wlock, NULL);
+    c->queue_tail = &c->queue;
 
     pthread_mutex_lock(&hub.lock);
     for (ws_client *o = hub.clients; o; o = o->next)
@@ -382,12 +526,44 @@ ROUTE(route_ws) {
 }
 
 void ws_hub_start(void) {
+    pthread_condattr_t attr;
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    pthread_cond_init(&hub.timers_changed, &attr);
+    pthread_condattr_destroy(&attr);
     pthread_mutex_lock(&hub.lock);
     hub.stopping = 0;
+    hub.timer_running = 1;
     pthread_mutex_unlock(&hub.lock);
+    if (pthread_create(&hub.timer_thread, NULL, timer_main, NULL)) hub.timer_running = 0;
+}
+
+/* Pending releases run now; holds and their queues are dropped with the clients. */
+static void stop_timers(void) {
+    pthread_mutex_lock(&hub.lock);
+    int running = hub.timer_running;
+    hub.timer_running = 0;
+    pthread_cond_signal(&hub.timers_changed);
+    pthread_mutex_unlock(&hub.lock);
+    if (running) pthread_join(hub.timer_thread, NULL);
+    pthread_mutex_lock(&hub.lock);
+    while (hub.timers) {
+        timer *t = hub.timers;
+        hub.timers = t->next;
+        release_locked(t->sid);
+        free(t);
+    }
+    while (hub.holds) {
+        hold *h = hub.holds;
+        hub.holds = h->next;
+        free(h);
+    }
+    pthread_mutex_unlock(&hub.lock);
+    pthread_cond_destroy(&hub.timers_changed);
 }
 
 void ws_hub_stop(void) {
+    stop_timers();
     pthread_mutex_lock(&hub.lock);
     hub.stopping = 1;
     for (ws_client *c = hub.clients; c; c = c->next) {

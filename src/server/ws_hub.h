@@ -19,6 +19,14 @@ void ws_hub_stop(void);
  * them converted to type 1. */
 void ws_hub_event(void *ud, const char *sid, const char *json, const unsigned char *bin, size_t len);
 
+/* Holds messages for the client(s) with this sid (queued in order) until the matching
+ * release; the sid need not be connected yet. POST /prompt holds its client while the
+ * answer with the prompt id is on its way (see routes_graph.c). */
+void ws_hub_hold(const char *sid);
+void ws_hub_release(const char *sid);
+/* The same release, ms milliseconds from now (on the hub's timer thread). */
+void ws_hub_release_after(const char *sid, int ms);
+
 /* /internal/logs/subscribe: returns 0, or -1 when no client has that sid. */
 int ws_hub_subscribe_logs(const char *sid, int enabled);
 /* Sends a text message to every client subscribed to logs. */

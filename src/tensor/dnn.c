@@ -134,11 +134,13 @@ void dnn_act(act_kind act, dnnl_alg_kind_t *alg, float *alpha) {
     }
 }
 
-dnnl_primitive_attr_t dnn_attr(float scale, act_kind act, int sum) {
+int dnn_attr_res_index(float scale, act_kind act) { return (scale != 1.0f) + (act != ACT_NONE); }
+
+dnnl_primitive_attr_t dnn_attr(float scale, act_kind act, int sum, const dnnl_memory_desc_t *res_md) {
     dnnl_primitive_attr_t attr = NULL;
     dnnl_post_ops_t po = NULL;
     if (dnnl_primitive_attr_create(&attr) != dnnl_success) return NULL;
-    if (scale == 1.0f && act == ACT_NONE && !sum) return attr;
+    if (scale == 1.0f && act == ACT_NONE && !sum && !res_md) return attr;
     dnnl_post_ops_create(&po);
     if (scale != 1.0f) dnnl_post_ops_append_eltwise(po, 1.0f, dnnl_eltwise_linear, scale, 0.0f);
     if (act != ACT_NONE) {
@@ -147,7 +149,8 @@ dnnl_primitive_attr_t dnn_attr(float scale, act_kind act, int sum) {
         dnn_act(act, &alg, &alpha);
         dnnl_post_ops_append_eltwise(po, 1.0f, alg, alpha, 0.0f);
     }
-    if (sum) dnnl_post_ops_append_sum(po, 1.0f);
+    if (res_md) dnnl_post_ops_append_binary(po, dnnl_binary_add, res_md);
+    else if (sum) dnnl_post_ops_append_sum(po, 1.0f);
     dnnl_primitive_attr_set_post_ops(attr, po);
     dnnl_post_ops_destroy(po);
     return attr;

@@ -44,9 +44,12 @@ int dnn_exec_any(const pentry *e, int n, const dnn_arg *args, int dst_is_input);
 
 /* oneDNN eltwise algorithm for an activation. */
 void dnn_act(act_kind act, dnnl_alg_kind_t *alg, float *alpha);
-/* Attribute with post-ops [x scale] then [act] then [sum] (each optional); caller
- * destroys. */
-dnnl_primitive_attr_t dnn_attr(float scale, act_kind act, int sum);
+/* Attribute with post-ops [x scale] then [act] then [sum] (each optional), or, with
+ * res_md, [+ binary operand res_md] in place of sum: it reads the residual directly
+ * instead of from a destination pre-filled with it. The binary operand is post-op
+ * number dnn_attr_res_index(scale, act). Caller destroys. */
+dnnl_primitive_attr_t dnn_attr(float scale, act_kind act, int sum, const dnnl_memory_desc_t *res_md);
+int dnn_attr_res_index(float scale, act_kind act);
 /* Logs a failed oneDNN call; returns -1 so callers can `return dnn_fail(...)`. */
 int dnn_fail(const char *what, dnnl_status_t st);
 

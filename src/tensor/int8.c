@@ -9,7 +9,7 @@
 
 dnnl_primitive_attr_t int8_attr(const dnnl_memory_desc_t *chan_md, int has_bias, act_kind act,
                                 int sum) {
-    dnnl_primitive_attr_t attr = dnn_attr(1.0f, ACT_NONE, 0);
+    dnnl_primitive_attr_t attr = dnn_attr(1.0f, ACT_NONE, 0, NULL);
     if (!attr) return NULL;
     dnnl_post_ops_t po;
     dnnl_post_ops_create(&po);

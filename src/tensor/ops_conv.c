@@ -5,7 +5,8 @@
  * it). O0 runs the same convolution without post-ops, then eltwise and binary
  * primitives: the unfused reference. From O2 the primitive picks its own layouts
  * (format any); weights are reordered once into that layout and kept on the tensor
- * (tensor.prepared), activations are reordered in and out around the call.
+ * (tensor.prepared), activations are reordered in and out around the call. Under
+ * precision int8 an ungrouped convolution of a persistent weight runs in s8 (int8.h).
  */
 #include "tensor/ops_internal.h"
 #include "backend/backend.h"
@@ -13,7 +14,6 @@
 #include "tensor/int8.h"
 #include "tensor/flops.h"
 #include "tensor/prepare.h"
-
 
 typedef struct {
     dnnl_memory_desc_t src, wei, bias, dst;
@@ -41,7 +41,7 @@ static dnnl_primitive_desc_t make_conv(void *p) {
                                            strides, pad, pad) != dnnl_success)
         return NULL;
     dnnl_primitive_attr_t attr = c->int8 ? int8_attr(&c->chan, c->has_bias, c->act, c->sum)
-                                         : dnn_attr(1.0f, c->act, c->sum);
+                                         : dnn_attr(1.0f, c->act, c->sum, NULL);
     dnnl_primitive_desc_t pd = NULL;
     dnnl_primitive_desc_create(&pd, &d, attr, backend_engine(), NULL);
     dnnl_primitive_attr_destroy(attr);

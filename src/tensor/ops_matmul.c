@@ -21,6 +21,8 @@ typedef struct {
     int sum;
     float alpha;
     dtype cdt;   /* compute dtype of src, weights and dst */
+    dnnl_memory_desc_t res;   /* O3: the residual, read by a binary post-op */
+    int res_po;
     int int8;    /* s8 src and weights, f32 dst, bias as a post-op (int8.h) */
 } mm_ctx;
 
@@ -36,7 +38,7 @@ static dnnl_primitive_desc_t make_matmul(void *p) {
         dnnl_success)
         return NULL;
     dnnl_primitive_attr_t attr = c->int8 ? int8_attr(&bias, c->has_bias, c->act, c->sum)
-                                         : dnn_attr(c->alpha, c->act, c->sum);
+                                         : dnn_attr(c->alpha, c->act, c->sum, c->res_po ? &c->res : NULL);
     dnnl_primitive_desc_t pd = NULL;
     dnnl_primitive_desc_create(&pd, &d, attr, backend_engine(), NULL);
     dnnl_primitive_attr_destroy(attr);
@@ -56,6 +58,8 @@ static const pentry *mm_primitive(int op, mm_ctx *c) {
     pkey_pushf(&k, c->alpha);
     pkey_push(&k, c->cdt);
     pkey_push(&k, c->int8);
+    pkey_push(&k, c->res_po);
+    if (c->res_po) pkey_md(&k, &c->res);
     return pcache_get(&k, make_matmul, c);
 }
 
@@ -89,7 +93,16 @@ tensor *op_linear(const tensor *x, const tensor *w, const tensor *bias,
     dnn_md_strided(&c.wei, w->dt, 2, wd, ws);
     dnn_md(&c.dst, y->dt, 2, dd);
     dnn_md(&c.bias, bias ? bias->dt : DT_F32, 2, bd);   /* also the int8 channel shape */
-    const pentry *e = mm_primitive(PK_MATMUL, &c);
+    const pentry *e = NULL;
+    if (opt >= OPT_O3 && c.sum && !c.int8) {
+        /* O3: the residual as a binary post-op, no copy; where the engine has no such
+         * kernel, the O2 form below. */
+        c.res_po = 1;
+        c.sum = 0;
+        dnn_md(&c.res, residual->dt, 2, dd);
+        if (!(e = mm_primitive(PK_MATMUL, &c))) c.res_po = 0, c.sum = 1;
+    }
+    if (!e) e = mm_primitive(PK_MATMUL, &c);
     if (!e) return dnn_fail("matmul primitive", dnnl_unimplemented), NULL;
 
     flops_add(2.0 * (double)M * (double)in * (double)out);
@@ -100,10 +113,13 @@ tensor *op_linear(const tensor *x, const tensor *w, const tensor *bias,
         int8_call ic = {e, x, &c.src, w, &c.wei, 1, bias, &chan, y, &c.dst, c.sum};
         if (int8_run(&ic)) return NULL;
     } else {
-        dnn_arg a[4] = {{DNNL_ARG_SRC, &c.src, x->data}, {DNNL_ARG_DST, &c.dst, y->data}};
+        dnn_arg a[5] = {{DNNL_ARG_SRC, &c.src, x->data}, {DNNL_ARG_DST, &c.dst, y->data}};
         int n = 2;
         a[n++] = prepare_weights_arg(w, e, &c.wei);
         if (bias) a[n++] = (dnn_arg){DNNL_ARG_BIAS, &c.bias, bias->data};
+        if (c.res_po)
+            a[n++] = (dnn_arg){DNNL_ARG_ATTR_MULTIPLE_POST_OP(dnn_attr_res_index(1.0f, c.act)) |
+                                   DNNL_ARG_SRC_1, &c.res, residual->data};
         if (dnn_exec_any(e, n, a, c.sum)) return NULL;
     }
     if (!fuse && (run_act_inplace(y, act) || (residual && run_add_inplace(y, residual))))

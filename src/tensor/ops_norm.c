@@ -122,6 +122,8 @@ static int run_affine(tensor *y, int64_t N, int64_t C, int64_t S, void *gamma, v
                       act_kind act) {
     norm_ctx c = {.act = act, .has_mul = gamma != NULL, .has_add = beta != NULL};
     int64_t dd[3] = {N, C, S}, cd[3] = {1, C, 1};
+    /* With S == 1 and N > 1, oneDNN 2.6 broadcasts the (1, C, 1) post-op operand of a
+     * (N, C, 1) binary wrongly (batch 1 reads other offsets); as (N, C) it is right. */
     int nd = S == 1 ? 2 : 3;
     dnn_md(&c.data, y->dt, nd, dd);
     dnn_md(&c.chan, DT_F32, nd, cd);

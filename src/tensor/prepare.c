@@ -2,12 +2,10 @@
 #include "tensor/prepare.h"
 #include "tensor/ops_internal.h"
 #include "backend/alloc.h"
+#include "backend/engine.h"
 #include "base/log.h"
 
-#include "backend/engine.h"
-
 #include <math.h>
-#include <stdatomic.h>
 #include <stdlib.h>
 
 typedef struct prepared {
@@ -17,16 +15,11 @@ typedef struct prepared {
     float *scales;           /* int8: per-output-channel scales, else NULL */
 } prepared;
 
-static _Atomic size_t prep_total;
-
-size_t prepare_bytes(void) { return atomic_load(&prep_total); }
-
 void tensor_unprepare(tensor *t) {
     prepared *p = t->prepared;
     if (!p) return;
     alloc_unuse(p->bytes);
     alloc_release(p->bytes);
-    atomic_fetch_sub(&prep_total, p->bytes);
     free(p->data);
     free(p->scales);
     free(p);
@@ -91,7 +84,6 @@ static prepared *prepare_make(const tensor *w, const dnnl_memory_desc_t *plain,
     }
     alloc_reserve(p->bytes);
     alloc_use(p->bytes);
-    atomic_fetch_add(&prep_total, p->bytes);
     return p;
 }
 

@@ -19,7 +19,5 @@ dnn_arg prepare_weights_arg(const tensor *w, const pentry *e, const dnnl_memory_
  * prepared copy. *scales gets the per-channel scales (NULL on failure). */
 dnn_arg prepare_weights_int8(const tensor *w, const pentry *e, const dnnl_memory_desc_t *plain,
                              int oc_dim, const float **scales);
-/* Bytes held by prepared copies, for the allocator figures. */
-size_t prepare_bytes(void);
 
 #endif

@@ -31,31 +31,31 @@
 
 typedef struct eps_ctx {
     unet *u;
-    const tensor *cond, *uncond;   /* (1, L, dim) each */
-    int batch;
-    int64_t h, w;
+    const tensor *cond, *uncond;   /* (1, L, dim) each: conditioning ids 0 and 1 */
     double eps_error;              /* --eps-error */
     uint32_t lcg;                  /* its fixed pseudo-random sequence */
     char err[512];
 } eps_ctx;
 
-/* One UNet call on n items: [0, n_cond) take the positive context, the rest the negative. */
-static int unet_call(eps_ctx *e, const float *x_in, int n, int n_cond, float timestep, float *out) {
-    const tensor *first = n_cond > 0 ? e->cond : e->uncond;
+/* One UNet call on n items of (4, h, w): ids[b] 0 takes the positive context, 1 the
+ * negative one. */
+static int unet_call(eps_ctx *e, const float *x_in, int n, const int *ids, int64_t h, int64_t w,
+                     float timestep, float *out) {
+    const tensor *first = ids[0] == 0 ? e->cond : e->uncond;
     int64_t L = first->ne[1], dim = first->ne[2];
     int rc = -1;
-    tensor *x = tensor_view(DT_F32, 4, (int64_t[]){n, 4, e->h, e->w}, (void *)x_in);
-    tensor *o = tensor_view(DT_F32, 4, (int64_t[]){n, 4, e->h, e->w}, out);
+    tensor *x = tensor_view(DT_F32, 4, (int64_t[]){n, 4, h, w}, (void *)x_in);
+    tensor *o = tensor_view(DT_F32, 4, (int64_t[]){n, 4, h, w}, out);
     tensor *t = tensor_new(DT_F32, 1, (int64_t[]){n});
     tensor *c = tensor_new(DT_F32, 3, (int64_t[]){n, L, dim});
     if (x && o && t && c) {
         for (int b = 0; b < n; b++) {
             ((float *)t->data)[b] = timestep;
-            const tensor *src = b < n_cond ? e->cond : e->uncond;
+            const tensor *src = ids[b] == 0 ? e->cond : e->uncond;
             memcpy((float *)c->data + b * L * dim, src->data, (size_t)(L * dim) * sizeof(float));
         }
         rc = unet_forward(e->u, x, t, c, NULL, o, e->err, sizeof e->err);
-        for (int64_t i = 0; !rc && e->eps_error != 0 && i < n * 4 * e->h * e->w; i++) {
+        for (int64_t i = 0; !rc && e->eps_error != 0 && i < n * 4 * h * w; i++) {
             e->lcg = e->lcg * 1664525u + 1013904223u;
             out[i] *= (float)(1.0 + e->eps_error * ((double)(e->lcg >> 8) / 8388608.0 - 1.0));
         }
@@ -67,15 +67,21 @@ static int unet_call(eps_ctx *e, const float *x_in, int n, int n_cond, float tim
     return rc;
 }
 
-/* cfg_eps_fn. Prompts of different token counts cannot share a batch; then cond and
- * uncond run as two calls (ComfyUI would repeat the shorter context instead). */
-static int unet_eps(void *ctx, const float *x_in, int nbatch, float timestep, float *out) {
+/* cfg_eps_fn. Prompts of different token counts cannot share a batch; then each run
+ * of items with the same context is its own call (ComfyUI would repeat the shorter
+ * context instead; the numbers are the same). */
+static int unet_eps(void *ctx, const float *x_in, int nbatch, const int *ids, int64_t h, int64_t w,
+                    float timestep, float *out) {
     eps_ctx *e = ctx;
-    int64_t per = 4 * e->h * e->w;
-    if (nbatch > e->batch && e->uncond->ne[1] != e->cond->ne[1])
-        return unet_call(e, x_in, e->batch, e->batch, timestep, out) ||
-               unet_call(e, x_in + e->batch * per, e->batch, 0, timestep, out + e->batch * per);
-    return unet_call(e, x_in, nbatch, e->batch, timestep, out);
+    int64_t per = 4 * h * w;
+    if (e->uncond->ne[1] == e->cond->ne[1]) return unet_call(e, x_in, nbatch, ids, h, w, timestep, out);
+    for (int b = 0; b < nbatch;) {
+        int run = 1;
+        while (b + run < nbatch && ids[b + run] == ids[b]) run++;
+        if (unet_call(e, x_in + b * per, run, ids + b, h, w, timestep, out + b * per)) return -1;
+        b += run;
+    }
+    return 0;
 }
 
 static double now(void) {
@@ -187,11 +193,13 @@ int main(int argc, char **argv) {
     model_sampling ms;
     ms_init_sd15(&ms);
     int64_t h = o.size / 8, per = 4 * h * h;
-    eps_ctx ec = {u, cond, uncond, o.batch, h, h, o.eps_error, 12345, ""};
-    cfg_guider g;
+    eps_ctx ec = {u, cond, uncond, o.eps_error, 12345, ""};
+    const cfg_cond pos = cfg_cond_full(0), neg = cfg_cond_full(1);
+    cfg_guider *g = cfg_new(&ms, unet_eps, &ec, &pos, 1, &neg, 1, o.batch, 4, h, h, o.cfg);
     latent = tensor_new(DT_F32, 4, (int64_t[]){o.batch, 4, h, h});
     float *zeros = calloc((size_t)(o.batch * per), sizeof(float));
-    if (!latent || !zeros || cfg_init(&g, &ms, unet_eps, &ec, o.batch, per, o.cfg)) {
+    if (!latent || !zeros || !g) {
+        cfg_free(g);
         free(zeros);
         fprintf(stderr, "txt2img: out of memory\n");
         goto done;
@@ -201,8 +209,8 @@ int main(int argc, char **argv) {
     ks_params_default(&p);
     p.denoise = o.denoise;
     ks_latent in = {o.batch, per, zeros, NULL, NULL};   /* EmptyLatentImage */
-    int src = ks_sample(&p, &in, cfg_denoise, &g, on_step, &t2, latent->data);
-    cfg_free(&g);
+    int src = ks_sample(&p, &in, cfg_denoise, g, on_step, &t2, latent->data);
+    cfg_free(g);
     free(zeros);
     double t3 = now();
     if (src != SMP_OK) {

@@ -142,3 +142,34 @@ def test_seed_2_64_minus_1_survives_the_server(daemon):
         import time
         time.sleep(0.05)
     assert b"18446744073709551615" in daemon.get(f"/api/history/{pid}").body
+
+
+def test_posting_client_hears_nothing_before_the_answer(daemon):
+    """A cached prompt finishes before the HTTP answer is written; the posting client's
+    messages are held until the answer is out plus a grace period (routes_graph.c)."""
+    import threading
+    import time
+    open(os.path.join(daemon.base, "input", "in3.png"), "wb").write(png((9, 9, 9)))
+    p = graph("in3.png", "order")
+    daemon.post("/api/prompt", {"prompt": p})            # warm the cache: the next run is instant
+    time.sleep(0.3)
+    ws = websocket.create_connection(daemon.ws_url("/ws?clientId=order"), timeout=30)
+    ws.recv()
+    arrivals = []
+
+    def reader():
+        while True:
+            m = json.loads(ws.recv())
+            arrivals.append((time.monotonic(), m))
+            if m["type"] == "executing" and m["data"]["node"] is None:
+                return
+
+    t = threading.Thread(target=reader)
+    t.start()
+    r = daemon.post("/api/prompt", {"prompt": p, "client_id": "order"})
+    answered = time.monotonic()
+    t.join(30)
+    ws.close()
+    assert r.status == 200 and arrivals[-1][1]["data"]["prompt_id"] == r.json()["prompt_id"]
+    start = next(ts for ts, m in arrivals if m["type"] == "execution_start")
+    assert start >= answered + 0.05, f"execution_start {1000 * (start - answered):.1f} ms after the answer"

@@ -151,3 +151,21 @@ def test_clients_survive_shutdown(start_daemon):
     assert d.stop() == 0
     op, frame_ = ws.recv_data_frame(True)
     assert op == websocket.ABNF.OPCODE_CLOSE and struct.unpack("!H", frame_.data[:2])[0] == 1001
+
+
+def test_log_subscription(start_daemon):
+    d = start_daemon("--verbose")            # DEBUG: every request is logged
+    ws = websocket.create_connection(d.ws_url("/ws?clientId=logs"), timeout=10)
+    ws.recv()
+    assert d.request("PATCH", "/internal/logs/subscribe", {"clientId": "logs", "enabled": True}).status == 200
+    d.get("/api/features?marker=xyzzy")
+    deadline = 50
+    while deadline:
+        m = json.loads(ws.recv())
+        if m["type"] == "logs" and any("xyzzy" in e["m"] for e in m["data"]["entries"]):
+            break
+        deadline -= 1
+    assert deadline, "no logs message with the request line"
+    assert d.request("PATCH", "/internal/logs/subscribe", {"clientId": "logs", "enabled": False}).status == 200
+    assert d.request("PATCH", "/internal/logs/subscribe", b"{}").status == 400
+    ws.close()

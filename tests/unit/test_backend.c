@@ -4,6 +4,9 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <omp.h>
+#include <pthread.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "backend/backend.h"
@@ -21,6 +24,30 @@ static void test_lazy_engine(void **state) {
     assert_string_equal(backend_engine_name(), "cpu");
     tensor_free(c);
     tensor_free(a);
+}
+
+static void *threads_on_worker(void *arg) {
+    (void)arg;
+    int64_t ne[1] = {4};
+    tensor *a = tensor_new(DT_F32, 1, ne), *s = op_scale(a, 2.0f, 1.0f);
+    intptr_t n = s ? omp_get_max_threads() : -1;
+    tensor_free(s);
+    tensor_free(a);
+    return (void *)n;
+}
+
+/* --threads reaches the thread that runs the ops, not only the one that called init. */
+static void test_threads_follow_ops(void **state) {
+    (void)state;
+    backend_config cfg = {ACCEL_CPU, OPT_O1, PREC_FP32, 1, 0};
+    char err[256];
+    omp_set_num_threads(2);
+    assert_int_equal(backend_init(&cfg, err, sizeof err), 0);
+    pthread_t t;
+    void *n = NULL;
+    assert_int_equal(pthread_create(&t, NULL, threads_on_worker, NULL), 0);
+    pthread_join(t, &n);
+    assert_int_equal((intptr_t)n, 1);
 }
 
 static void test_cpu_init(void **state) {
@@ -74,6 +101,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_lazy_engine),
         cmocka_unit_test(test_cpu_init),
+        cmocka_unit_test(test_threads_follow_ops),
         cmocka_unit_test(test_accel_choice),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -47,16 +47,24 @@ typedef struct replay {
     int calls, last_nbatch;
 } replay;
 
-static int replay_eps(void *ctx, const float *x_in, int nbatch, float t, float *out) {
+static int replay_eps(void *ctx, const float *x_in, int nbatch, const int *ids, int64_t h, int64_t w,
+                      float t, float *out) {
     replay *r = ctx;
     r->calls++;
     r->last_nbatch = nbatch;
     assert_true(t == r->want_t);
+    assert_true(h == 8 && w == 8);
     for (int b = 0; b < nbatch; b++) {
+        assert_int_equal(ids[b], b);   /* positive first, then negative */
         assert_close_rel(x_in + b * PER, r->want_xc, PER, 1e-6, "unet input");
-        memcpy(out + b * PER, b == 0 ? r->eps_cond : r->eps_uncond, PER * sizeof(float));
+        memcpy(out + b * PER, ids[b] == 0 ? r->eps_cond : r->eps_uncond, PER * sizeof(float));
     }
     return 0;
+}
+
+static cfg_guider *plain_guider(const model_sampling *ms, cfg_eps_fn eps, void *ctx, double cfg) {
+    const cfg_cond pos = cfg_cond_full(0), neg = cfg_cond_full(1);
+    return cfg_new(ms, eps, ctx, &pos, 1, &neg, 1, 1, 4, 8, 8, cfg);
 }
 
 static void test_cfg_against_comfyui(void **state) {
@@ -71,25 +79,141 @@ static void test_cfg_against_comfyui(void **state) {
         float *du = F("denoised_uncond"), *dcfg = F("denoised_cfg");
 #undef F
         replay r = {ec, eu, xc, t[0], 0, 0};
-        cfg_guider g;
-        assert_int_equal(cfg_init(&g, &ms, replay_eps, &r, 1, PER, 7.0), 0);
+        cfg_guider *g = plain_guider(&ms, replay_eps, &r, 7.0);
+        assert_non_null(g);
         float den[PER], unc[PER];
-        assert_int_equal(cfg_denoise(&g, x, sigma[0], den, unc), 0);
+        assert_int_equal(cfg_denoise(g, x, sigma[0], den, unc), 0);
         assert_int_equal(r.calls, 1);
         assert_int_equal(r.last_nbatch, 2);
         assert_close_rel(unc, du, PER, 1e-6, "uncond denoised");
         assert_close_rel(den, dcfg, PER, 1e-6, "cfg denoised");
         /* cfg 1: one batch of 1, result = cond; with a CFG++ caller, the batch of 2 again */
-        g.cfg = 1.0;
-        assert_int_equal(cfg_denoise(&g, x, sigma[0], den, NULL), 0);
+        cfg_free(g);
+        g = plain_guider(&ms, replay_eps, &r, 1.0);
+        assert_int_equal(cfg_denoise(g, x, sigma[0], den, NULL), 0);
         assert_int_equal(r.last_nbatch, 1);
         assert_close_rel(den, dc, PER, 1e-6, "cond denoised");
-        assert_int_equal(cfg_denoise(&g, x, sigma[0], den, unc), 0);
+        assert_int_equal(cfg_denoise(g, x, sigma[0], den, unc), 0);
         assert_int_equal(r.last_nbatch, 2);
         assert_close_rel(unc, du, PER, 1e-6, "uncond denoised at cfg 1");
-        cfg_free(&g);
+        cfg_free(g);
         free(sigma); free(x); free(xc); free(t); free(ec); free(eu); free(dc); free(du); free(dcfg);
     }
+}
+
+/* A model whose eps is a constant per conditioning id, recording its calls. */
+typedef struct const_eps {
+    int calls, nbatch[4], ids[4][8];
+    int64_t h[4], w[4];
+} const_eps;
+
+static float eps_of(int id) { return 0.25f * (float)(id + 1); }
+
+static int const_eps_fn(void *ctx, const float *x_in, int nbatch, const int *ids, int64_t h, int64_t w,
+                        float t, float *out) {
+    const_eps *e = ctx;
+    (void)x_in; (void)t;
+    if (e->calls < 4) {
+        e->nbatch[e->calls] = nbatch;
+        e->h[e->calls] = h;
+        e->w[e->calls] = w;
+        for (int b = 0; b < nbatch && b < 8; b++) e->ids[e->calls][b] = ids[b];
+    }
+    e->calls++;
+    for (int b = 0; b < nbatch; b++)
+        for (int64_t i = 0; i < 4 * h * w; i++) out[b * 4 * h * w + i] = eps_of(ids[b]);
+    return 0;
+}
+
+/* ConditioningCombine: two full-frame positives are averaged, all in one model call. */
+static void test_cfg_combined_conds(void **state) {
+    (void)state;
+    model_sampling ms;
+    ms_init_sd15(&ms);
+    const cfg_cond pos[2] = {cfg_cond_full(0), cfg_cond_full(2)}, neg = cfg_cond_full(1);
+    const_eps e = {0};
+    cfg_guider *g = cfg_new(&ms, const_eps_fn, &e, pos, 2, &neg, 1, 1, 4, 8, 8, 5.0);
+    float x[PER], den[PER];
+    for (int i = 0; i < PER; i++) x[i] = 0.1f * (float)(i % 7);
+    const float sigma = 3.0f;
+    assert_int_equal(cfg_denoise(g, x, sigma, den, NULL), 0);
+    assert_int_equal(e.calls, 1);
+    assert_int_equal(e.nbatch[0], 3);
+    assert_int_equal(e.ids[0][0], 0);
+    assert_int_equal(e.ids[0][1], 2);
+    assert_int_equal(e.ids[0][2], 1);
+    for (int i = 0; i < PER; i++) {
+        float d0 = x[i] - eps_of(0) * sigma, d2 = x[i] - eps_of(2) * sigma, d1 = x[i] - eps_of(1) * sigma;
+        float cond = ((0.0f + d2 * 1.0f) + d0 * 1.0f) / ((1e-37f + 1.0f) + 1.0f);
+        float unc = (0.0f + d1 * 1.0f) / (1e-37f + 1.0f);
+        assert_true(den[i] == unc + (cond - unc) * 5.0f);
+    }
+    cfg_free(g);
+}
+
+/* ConditioningSetArea: an 8x8 positive at (4, 4) of a 16x16 latent runs on its crop
+ * (with a same-area copy of the negative), blends in with 8-cell feathering, and the
+ * rest of the latent only sees the full-frame conditionings. */
+static void test_cfg_area_cond(void **state) {
+    (void)state;
+    model_sampling ms;
+    ms_init_sd15(&ms);
+    cfg_cond pos[2] = {cfg_cond_full(0), cfg_cond_full(2)}, neg = cfg_cond_full(1);
+    pos[1].area[0] = 8; pos[1].area[1] = 8; pos[1].area[2] = 4; pos[1].area[3] = 4;
+    pos[1].strength = 0.5f;
+    const_eps e = {0};
+    cfg_guider *g = cfg_new(&ms, const_eps_fn, &e, pos, 2, &neg, 1, 1, 4, 16, 16, 1.0);
+    enum { L = 4 * 16 * 16 };
+    float x[L], den[L], unc[L];
+    for (int i = 0; i < L; i++) x[i] = 0.01f * (float)(i % 13);
+    const float sigma = 2.0f;
+    assert_int_equal(cfg_denoise(g, x, sigma, den, unc), 0);
+    assert_int_equal(e.calls, 2);
+    assert_true(e.h[0] == 16 && e.w[0] == 16 && e.nbatch[0] == 2);
+    assert_int_equal(e.ids[0][0], 0);
+    assert_int_equal(e.ids[0][1], 1);
+    assert_true(e.h[1] == 8 && e.w[1] == 8 && e.nbatch[1] == 2);
+    assert_int_equal(e.ids[1][0], 2);
+    assert_int_equal(e.ids[1][1], 1);   /* the negative, restricted to the same area */
+    for (int c = 0; c < 4; c++)
+        for (int r = 0; r < 16; r++)
+            for (int q = 0; q < 16; q++) {
+                int i = (c * 16 + r) * 16 + q;
+                float d0 = x[i] - eps_of(0) * sigma, d2 = x[i] - eps_of(2) * sigma, d1 = x[i] - eps_of(1) * sigma;
+                float want = d0, want_unc = d1;
+                if (r >= 4 && r < 12 && q >= 4 && q < 12) {
+                    int a = r - 4, b = q - 4;   /* feathered on all four sides */
+                    float m = 0.5f;
+                    m *= (float)((1.0 / 8) * (a + 1));
+                    m *= (float)((1.0 / 8) * (8 - a));
+                    m *= (float)((1.0 / 8) * (b + 1));
+                    m *= (float)((1.0 / 8) * (8 - b));
+                    float mu = m;   /* the negative's copy keeps the positive's area and strength */
+                    want = ((0.0f + d0) + d2 * m) / ((1e-37f + 1.0f) + m);
+                    want_unc = ((0.0f + d1) + d1 * mu) / ((1e-37f + 1.0f) + mu);
+                }
+                assert_true(fabsf(den[i] - want) <= 1e-6f * fmaxf(1.0f, fabsf(want)));
+                assert_true(fabsf(unc[i] - want_unc) <= 1e-6f * fmaxf(1.0f, fabsf(want_unc)));
+            }
+    cfg_free(g);
+}
+
+/* A conditioning limited to part of the schedule drops out outside it. */
+static void test_cfg_timestep_range(void **state) {
+    (void)state;
+    model_sampling ms;
+    ms_init_sd15(&ms);
+    cfg_cond pos[2] = {cfg_cond_full(0), cfg_cond_full(2)}, neg = cfg_cond_full(1);
+    pos[1].start_percent = 0.5;   /* only from the middle of the schedule on */
+    const_eps e = {0};
+    cfg_guider *g = cfg_new(&ms, const_eps_fn, &e, pos, 2, &neg, 1, 1, 4, 8, 8, 1.0);
+    float x[PER] = {0}, den[PER];
+    assert_int_equal(cfg_denoise(g, x, 14.0f, den, NULL), 0);   /* early: only id 0 */
+    assert_int_equal(e.nbatch[0], 1);
+    assert_true(den[0] == -eps_of(0) * 14.0f);
+    assert_int_equal(cfg_denoise(g, x, 0.5f, den, NULL), 0);    /* late: both */
+    assert_int_equal(e.nbatch[1], 2);
+    cfg_free(g);
 }
 
 static void test_advanced_sigmas(void **state) {
@@ -211,6 +335,9 @@ static void test_inpaint_masks(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_cfg_against_comfyui),
+        cmocka_unit_test(test_cfg_combined_conds),
+        cmocka_unit_test(test_cfg_area_cond),
+        cmocka_unit_test(test_cfg_timestep_range),
         cmocka_unit_test(test_advanced_sigmas),
         cmocka_unit_test(test_pipeline_composes),
         cmocka_unit_test(test_nothing_to_do_and_errors),

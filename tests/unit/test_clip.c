@@ -25,6 +25,7 @@
 #include "io/safetensors.h"
 #include "models/clip_model.h"
 #include "models/clip_sdxl.h"
+#include "models/clip_text.h"
 #include "support/sharedfx.h"
 
 #define CLIP_FP32_BOUND 1e-4
@@ -229,9 +230,10 @@ static void test_embedding_file(void **state) {
     tensor_free(table);
 }
 
-/* The first two layers of the SD1 text model written twice, in Hugging Face naming and in
- * OpenCLIP naming (q, k, v stacked into in_proj), must load to the same model and give
- * bit-identical encodings. */
+/* The first two layers of the SD1 text model written twice, in Hugging Face naming (as
+ * older SD1 checkpoints store it, without the "text_model." level) and in OpenCLIP naming
+ * (q, k, v stacked into in_proj), must load to the same model and give bit-identical
+ * encodings. */
 #define TWO_LAYERS 2
 static const char *const layer_names[][2] = {   /* HF name, OpenCLIP name */
     {"layer_norm1.weight", "ln_1.weight"},       {"layer_norm1.bias", "ln_1.bias"},
@@ -348,7 +350,7 @@ static void test_openclip_layout(void **state) {
     snprintf(hf_path, sizeof hf_path, "%s/hf.safetensors", dir);
     snprintf(oc_path, sizeof oc_path, "%s/openclip.safetensors", dir);
     file_list hf = {0}, oc = {0};
-    add_hf(&hf, "te.");
+    add_hf(&hf, "cond_stage_model.transformer.");
     add_openclip(&oc, "oc.");
     write_file(hf_path, &hf);
     write_file(oc_path, &oc);
@@ -357,7 +359,8 @@ static void test_openclip_layout(void **state) {
     ckpt *ch = ckpt_open(hf_path, &err), *co = ckpt_open(oc_path, &err);
     assert_non_null(ch);
     assert_non_null(co);
-    clip_model *mh = clip_load(ch, "te.", tok, &err), *mo = clip_load(co, "oc.", tok, &err);
+    clip_model *mh = clip_load(ch, CLIP_SD1_PREFIX, tok, &err);
+    clip_model *mo = clip_load(co, "oc.", tok, &err);
     if (!mh || !mo) fail_msg("%s", err);
     assert_int_equal(clip_get_config(mo)->layers, TWO_LAYERS);
     assert_int_equal(clip_get_config(mo)->dim, 768);
@@ -457,6 +460,35 @@ static void test_sdxl_combination(void **state) {
     tensor_free(cond);
     tensor_free(pooled);
 
+    /* The refiner's clip_g alone is the g half; clip_text picks the same by family. */
+    tensor *g_only, *g_pooled, *via_text, *via_pooled;
+    clip_sdxl *refiner = clip_sdxl_load(c, NULL, SDXL_G, tok, &err);
+    assert_non_null(refiner);
+    assert_int_equal(clip_sdxl_encode(refiner, NULL, text, -1, &g_only, &g_pooled, &err), 0);
+    assert_int_equal(g_only->ne[2], 768);
+    for (int j = 0; j < 77; j++)
+        assert_memory_equal((const float *)g_only->data + j * 768,
+                            (const float *)last->data + j * 1536 + 768, 768 * sizeof(float));
+    assert_true(rel_error_n(g_pooled->data, want, 768) < 1e-5);
+    model_config mc = {.family = MODEL_SDXL, .name = "SDXL"};
+    snprintf(mc.clip_l_prefix, sizeof mc.clip_l_prefix, "%s", SDXL_L);
+    snprintf(mc.clip_g_prefix, sizeof mc.clip_g_prefix, "%s", SDXL_G);
+    clip_text *ct = clip_text_load(c, &mc, tok, &err);
+    assert_non_null(ct);
+    assert_int_equal(clip_text_encode(ct, text, NULL, -1, &via_text, &via_pooled, &err), 0);
+    assert_memory_equal(via_text->data, last->data, last->nbytes);
+    tensor_free(via_text);
+    tensor_free(via_pooled);
+    clip_text_free(ct);
+    mc.clip_l_prefix[0] = '\0';
+    assert_null(clip_text_load(c, &mc, tok, &err));   /* SDXL needs both encoders */
+    assert_non_null(strstr(err, "clip_l"));
+    free(err);
+    err = NULL;
+    tensor_free(g_only);
+    tensor_free(g_pooled);
+    clip_sdxl_free(refiner);
+
     /* Different texts: the shorter list gets empty-prompt chunks. */
     char long_text[1024] = "";
     for (int i = 0; i < 80; i++) strcat(long_text, "cat ");
@@ -484,6 +516,26 @@ static void test_sdxl_combination(void **state) {
     rmdir(dir);
 }
 
+/* The handle CheckpointLoaderSimple would use: family from io's detection (SD15 here). */
+static void test_text_handle(void **state) {
+    (void)state;
+    model_config mc;
+    char msg[512], *err = NULL;
+    assert_int_equal(model_detect(model_file, &mc, msg, sizeof msg), 0);
+    assert_int_equal(mc.family, MODEL_SD15);
+    clip_text *ct = clip_text_load(model_file, &mc, tok, &err);
+    if (!ct) fail_msg("%s", err);
+    tensor *cond, *pooled;
+    assert_int_equal(clip_text_encode(ct, "text, watermark", "ignored", 0, &cond, &pooled,
+                                      &err), 0);
+    assert_true(rel_error(cond, ckpt_get(fixtures, "clip.last.negative.cond")) < CLIP_FP32_BOUND);
+    assert_true(rel_error(pooled, ckpt_get(fixtures, "clip.last.negative.pooled")) <
+                CLIP_FP32_BOUND);
+    tensor_free(cond);
+    tensor_free(pooled);
+    clip_text_free(ct);
+}
+
 static void test_bad_checkpoints(void **state) {
     (void)state;
     char *err = NULL;
@@ -508,6 +560,7 @@ int main(void) {
         cmocka_unit_test(test_embedding_file),
         cmocka_unit_test(test_openclip_layout),
         cmocka_unit_test(test_sdxl_combination),
+        cmocka_unit_test(test_text_handle),
         cmocka_unit_test(test_bad_checkpoints),
     };
     const struct CMUnitTest tests_bf16[] = {

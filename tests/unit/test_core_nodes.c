@@ -13,6 +13,8 @@
 #include "base/image.h"
 #include "support/graph_support.h"
 #include "../../nodes/core/core.h"
+#include "../../nodes/sd/sd.h"
+#include "graph/graph.h"
 
 static int setup_once(void **state) { (void)state; gs_setup(); return 0; }
 
@@ -189,6 +191,58 @@ static void test_bislerp(void **state) {
     tensor_free(x);
 }
 
+/* Runs one node function directly on values (no prompt): linked inputs by name, the
+ * constants as JSON; returns the first output (a new reference) or NULL. */
+static ci_value *call_direct(const ci_node_def *def, const char **names, ci_value **vals, int n,
+                             const char *consts) {
+    reg_node reg = { def, json_parse(def->inputs, strlen(def->inputs)) };
+    vlist lists[4] = {0}, outs[4] = {0};
+    for (int i = 0; i < n; i++) vlist_push(&lists[i], value_ref(vals[i]));
+    cJSON *cj = json_parse(consts, strlen(consts));
+    call_rec c = { .base = { &graph_host }, .node = &reg, .node_id = "1", .prompt_id = "p",
+                   .consts = cj, .in_names = names, .in_lists = lists, .n_in = n, .index = 0, .outs = outs };
+    int rc = def->run(&c.base);
+    ci_value *out = rc == 0 && outs[0].n ? value_ref(outs[0].v[0]) : NULL;
+    for (int i = 0; i < 4; i++) { vlist_clear(&lists[i]); vlist_clear(&outs[i]); }
+    cJSON_Delete(cj); cJSON_Delete(reg.inputs); cJSON_Delete(c.ui);
+    free(c.err_type); free(c.err_msg);
+    return out;
+}
+
+static ci_value *make_cond(const float *cond, int64_t tokens, const float *pooled) {
+    sd_conditioning *k = calloc(1, sizeof *k);
+    k->n = 1;
+    k->items = calloc(1, sizeof *k->items);
+    int64_t ce[3] = { 1, tokens, 2 }, pe[2] = { 1, 2 };
+    k->items[0].cond = tensor_new(DT_F32, 3, ce);
+    memcpy(k->items[0].cond->data, cond, (size_t)(tokens * 2) * sizeof(float));
+    k->items[0].pooled = tensor_new(DT_F32, 2, pe);
+    memcpy(k->items[0].pooled->data, pooled, 2 * sizeof(float));
+    return graph_host.value_object(SD_TYPE_CONDITIONING, k, sd_conditioning_free);
+}
+
+/* ConditioningAverage blends to*s + from*(1-s), from cut or zero-padded to the token
+ * count of `to`, pooled outputs alike; ConditioningZeroOut keeps shapes, zeros values. */
+static void test_conditioning_arithmetic(void **state) {
+    (void)state;
+    const float a[4] = { 1, 2, 3, 4 }, pa[2] = { 1, 1 }, b[2] = { 10, 20 }, pb[2] = { 3, 3 };
+    ci_value *to = make_cond(a, 2, pa), *from = make_cond(b, 1, pb);
+    const char *names[2] = { "conditioning_to", "conditioning_from" };
+    ci_value *vals[2] = { to, from };
+    ci_value *avg = call_direct(&sd_conditioning_average, names, vals, 2, "{\"conditioning_to_strength\": 0.25}");
+    assert_non_null(avg);
+    const sd_conditioning *r = graph_host.value_payload(avg, SD_TYPE_CONDITIONING);
+    const float want[4] = { 7.75f, 15.5f, 0.75f, 1.0f };
+    for (int i = 0; i < 4; i++) assert_float_equal(((float *)r->items[0].cond->data)[i], want[i], 1e-6);
+    for (int i = 0; i < 2; i++) assert_float_equal(((float *)r->items[0].pooled->data)[i], 2.5f, 1e-6);
+    const char *zname[1] = { "conditioning" };
+    ci_value *z = call_direct(&sd_conditioning_zero_out, zname, &to, 1, "{}");
+    r = graph_host.value_payload(z, SD_TYPE_CONDITIONING);
+    assert_int_equal(r->items[0].cond->ne[1], 2);
+    for (int i = 0; i < 4; i++) assert_float_equal(((float *)r->items[0].cond->data)[i], 0.0f, 0);
+    value_unref(avg); value_unref(z); value_unref(to); value_unref(from);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_object_info_equals_comfyui),
@@ -196,6 +250,7 @@ int main(void) {
         cmocka_unit_test(test_masks_and_latents),
         cmocka_unit_test(test_save_outside_output_fails),
         cmocka_unit_test(test_bislerp),
+        cmocka_unit_test(test_conditioning_arithmetic),
     };
     int rc = cmocka_run_group_tests(tests, setup_once, NULL);
     graph_stop();

@@ -122,6 +122,17 @@ static void test_int8(void **state) {
             tensor_free(y);
         }
     }
+    /* 1x1 output with N > 1: the per-channel post-op operands broadcast right. */
+    int64_t pn[4] = {2, 32, 3, 3};
+    tensor *px = ref_rand(&seed, 4, pn);
+    double *pwant = alloc_ref(2 * 48);
+    ref_conv2d(px, w, b, 1, 0, 1, pwant);
+    use_precision(PREC_INT8, OPT_O2);
+    tensor *py = op_conv2d(px, w, b, 1, 0, 1, ACT_NONE, NULL);
+    int8_check(py, pwant, 2 * 48, "conv2d 1x1 output");
+    tensor_free(py);
+    tensor_free(px);
+    free(pwant);
     free(want);
     free(lwant);
     tensor *t[] = {x, w, b, res, lx, lwt, lbt};

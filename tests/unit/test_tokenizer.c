@@ -8,9 +8,11 @@
 #include <cmocka.h>
 
 #include <cjson/cJSON.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "base/log.h"
 #include "models/prompt_weights.h"
@@ -310,6 +312,42 @@ static void test_missing_vocab(void **state) {
     tokenizer_free(t);
 }
 
+/* The search order: base folder before extra model folders; the first folder that has a
+ * vocab.json is the one loaded (a broken one is an error, not skipped). */
+static void test_search_order(void **state) {
+    (void)state;
+    char root[] = "/tmp/tok-find-XXXXXX", base_dir[256], extra[256], path[1024], src[512];
+    char abs[PATH_MAX];
+    char err[1024];
+    assert_non_null(mkdtemp(root));
+    snprintf(base_dir, sizeof base_dir, "%s/base", root);
+    snprintf(extra, sizeof extra, "%s/extra", root);
+    snprintf(path, sizeof path, "mkdir -p %s/models/tokenizers/sd1 %s/tokenizers/sd1", base_dir,
+             extra);
+    assert_int_equal(system(path), 0);
+    for (int i = 0; i < 2; i++) {
+        const char *f = i ? "merges.txt" : "vocab.json";
+        snprintf(src, sizeof src, "%s/tokenizer/sd1/%s", sharedfx_dir(), f);
+        snprintf(path, sizeof path, "%s/models/tokenizers/sd1/%s", base_dir, f);
+        assert_non_null(realpath(src, abs));
+        assert_int_equal(symlink(abs, path), 0);
+    }
+    snprintf(path, sizeof path, "%s/tokenizers/sd1/vocab.json", extra);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs("[1, 2]", f);   /* not a vocabulary */
+    fclose(f);
+    const char *extras[] = {extra};
+    tokenizer *t = tokenizer_find("sd1", NULL, base_dir, extras, 1, err, sizeof err);
+    assert_non_null(t);   /* the base folder comes first */
+    tokenizer_free(t);
+    t = tokenizer_find("sd1", NULL, "/nonexistent", extras, 1, err, sizeof err);
+    assert_null(t);       /* then the extra folder, whose vocab.json is broken */
+    assert_non_null(strstr(err, "not a JSON object"));
+    snprintf(path, sizeof path, "rm -rf %s", root);
+    assert_int_equal(system(path), 0);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_vocab),
@@ -321,6 +359,7 @@ int main(void) {
         cmocka_unit_test(test_bad_input),
         cmocka_unit_test(test_random_prompts),
         cmocka_unit_test(test_missing_vocab),
+        cmocka_unit_test(test_search_order),
     };
     return cmocka_run_group_tests_name("tokenizer", tests, setup, teardown);
 }
