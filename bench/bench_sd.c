@@ -10,8 +10,8 @@
  *   unet_step_s    median UNet call with the CFG batch (2 x batch items)
  *   clip_s, vae_decode_s, image_s (the second picture), images_per_s = batch / image_s
  * plus GFLOPS of the UNet step (flops.h counts the work the ops issued) against the ISA's
- * peak, energy from RAPL where readable, memory (peak RSS, weights, prepared copies,
- * activation arenas) and, with --accuracy, the error against fp32 at O0 (the reference):
+ * peak, energy from RAPL where readable, memory (peak RSS, weights, prepared copies and
+ * arena blocks as the allocator counts them, the models' activation peaks) and, with --accuracy, the error against fp32 at O0 (the reference):
  * max |error| of one UNet call relative to its max |output| and the PSNR of the picture.
  * Everything lands in one "sd" object that bench/torch_sd15.py reads.
  */
@@ -25,7 +25,6 @@
 #include "sampling/cfg.h"
 #include "sampling/ksampler.h"
 #include "tensor/flops.h"
-#include "tensor/prepare.h"
 
 #include <cjson/cJSON.h>
 #include <math.h>
@@ -49,19 +48,20 @@ typedef struct sd_run {
     char err[512];
 } sd_run;
 
-/* cfg_eps_fn: items [0, batch) take the positive context, the rest the negative. */
-static int sd_eps(void *ctx, const float *x_in, int n, float timestep, float *out) {
+/* cfg_eps_fn: conditioning id 0 is the positive prompt, 1 the negative. */
+static int sd_eps(void *ctx, const float *x_in, int n, const int *ids, int64_t h, int64_t w,
+                  float timestep, float *out) {
     sd_run *r = ctx;
     int64_t L = r->cond->ne[1], D = r->cond->ne[2];
-    tensor *x = tensor_view(DT_F32, 4, (int64_t[]){n, 4, r->h, r->w}, (void *)x_in);
-    tensor *y = tensor_view(DT_F32, 4, (int64_t[]){n, 4, r->h, r->w}, out);
+    tensor *x = tensor_view(DT_F32, 4, (int64_t[]){n, 4, h, w}, (void *)x_in);
+    tensor *y = tensor_view(DT_F32, 4, (int64_t[]){n, 4, h, w}, out);
     tensor *t = tensor_new(DT_F32, 1, (int64_t[]){n});
     tensor *c = tensor_new(DT_F32, 3, (int64_t[]){n, L, D});
     int rc = -1;
     if (x && y && t && c) {
         for (int b = 0; b < n; b++) {
             ((float *)t->data)[b] = timestep;
-            const tensor *src = b < r->o->batch ? r->cond : r->uncond;
+            const tensor *src = ids[b] == 0 ? r->cond : r->uncond;
             memcpy((float *)c->data + b * L * D, src->data, (size_t)(L * D) * sizeof(float));
         }
         rc = unet_forward(r->u, x, t, c, NULL, y, r->err, sizeof r->err);
@@ -98,8 +98,10 @@ static tensor *sd_image(sd_run *r) {
     int B = r->o->batch;
     tensor *latent = tensor_new(DT_F32, 4, (int64_t[]){B, 4, r->h, r->w});
     float *zeros = calloc((size_t)(B * per), sizeof(float));
-    cfg_guider g;
-    if (!latent || !zeros || cfg_init(&g, &ms, sd_eps, r, B, per, SD_CFG)) {
+    cfg_cond pos = cfg_cond_full(0), neg = cfg_cond_full(1);
+    cfg_guider *g = cfg_new(&ms, sd_eps, r, &pos, 1, &neg, 1, B, 4, r->h, r->w, SD_CFG);
+    if (!latent || !zeros || !g) {
+        cfg_free(g);
         free(zeros);
         tensor_free(latent);
         snprintf(r->err, sizeof r->err, "out of memory");
@@ -109,8 +111,8 @@ static tensor *sd_image(sd_run *r) {
                    .steps = r->o->steps, .seed = SD_SEED};
     ks_params_default(&p);
     ks_latent in = {B, per, zeros, NULL, NULL};
-    int src = ks_sample(&p, &in, cfg_denoise, &g, NULL, NULL, latent->data);
-    cfg_free(&g);
+    int src = ks_sample(&p, &in, cfg_denoise, g, NULL, NULL, latent->data);
+    cfg_free(g);
     free(zeros);
     tensor *img = NULL;
     if (src != SMP_OK && !r->err[0]) snprintf(r->err, sizeof r->err, "%s", smp_strerror(src));
@@ -127,8 +129,11 @@ static tensor *sd_step_input(const sd_run *r, int n) {
     return x;
 }
 
+/* The CFG batch: the first half positive, the second negative. */
 static int sd_step(sd_run *r, const tensor *x, tensor *out) {
-    return sd_eps(r, x->data, (int)x->ne[0], 999.0f, out->data);
+    int n = (int)x->ne[0], ids[2 * 64];
+    for (int b = 0; b < n; b++) ids[b] = b >= n / 2;
+    return sd_eps(r, x->data, n, ids, r->h, r->w, 999.0f, out->data);
 }
 
 static int sd_decode(sd_run *r) {
@@ -300,7 +305,7 @@ static void sd_report(const sd_run *r, const sd_times *t, double peak_gflops) {
     if (!o->skip_full && t->image_joules >= 0) cJSON_AddNumberToObject(sd, "image_j", t->image_joules);
     cJSON_AddNumberToObject(sd, "peak_rss_mb", peak_rss_mb());
     cJSON_AddNumberToObject(sd, "weights_mb", (double)(unet_weight_bytes(r->u) + vae_weight_bytes(r->v)) / 1048576.0);
-    cJSON_AddNumberToObject(sd, "prepared_mb", (double)prepare_bytes() / 1048576.0);
+    cJSON_AddNumberToObject(sd, "allocator_mb", (double)backend_bytes_reserved() / 1048576.0);
     cJSON_AddNumberToObject(sd, "unet_arena_mb", (double)unet_activation_peak(r->u) / 1048576.0);
     cJSON_AddNumberToObject(sd, "vae_arena_mb", (double)vae_activation_peak(r->v) / 1048576.0);
 }

@@ -99,7 +99,7 @@ int main(int argc, char **argv) {
         } else if (strcmp(a, "--steps") == 0 && positive(v)) {
             o.steps = atoi(argv[++i]);
             steps_set = 1;
-        } else if (strcmp(a, "--batch") == 0 && positive(v)) {
+        } else if (strcmp(a, "--batch") == 0 && positive(v) && atoi(v) <= 64) {
             o.batch = atoi(argv[++i]);
         } else if (strcmp(a, "--quick") == 0) {
             quick = 1;
