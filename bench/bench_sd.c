@@ -196,20 +196,28 @@ static double sd_time_step(sd_run *r, const tensor *x, tensor *y, double *gflop,
     return times[n / 2];
 }
 
+/* One line per finished phase on stderr (stdout may be JSON); BENCH_QUIET silences it. */
+static void sd_progress(const char *what, double seconds) {
+    if (!getenv("BENCH_QUIET")) fprintf(stderr, "  sd %-14s %8.2f s\n", what, seconds);
+}
+
 static int sd_measure(sd_run *r, sd_times *t, tensor **image, tensor *step_out) {
     const bench_opts *o = r->o;
     double t0 = bench_now_s();
     if (o->jit && sd_jit(r)) return -1;
     t->jit = o->jit ? bench_now_s() - t0 : 0;
+    if (o->jit) sd_progress("jit", t->jit);
     tensor *x = sd_step_input(r, 2 * o->batch);
     if (!x) return -1;
     if (!o->skip_full) {
         t0 = bench_now_s();
         if (!(*image = sd_image(r))) goto fail;
         t->first_image = bench_now_s() - t0;
+        sd_progress("first image", t->first_image);
     }
     if (sd_step(r, x, step_out)) goto fail;   /* warm (no-op after a picture or --jit) */
     if ((t->unet_step = sd_time_step(r, x, step_out, &t->step_gflop, &t->step_joules)) < 0) goto fail;
+    sd_progress("unet step", t->unet_step);
     t0 = bench_now_s();
     if (sd_clip(r)) goto fail;
     t->clip = bench_now_s() - t0;
@@ -217,11 +225,13 @@ static int sd_measure(sd_run *r, sd_times *t, tensor **image, tensor *step_out) 
     t0 = bench_now_s();
     if (sd_decode(r)) goto fail;
     t->vae_decode = bench_now_s() - t0;
+    sd_progress("vae decode", t->vae_decode);
     if (!o->skip_full) {
         double e0 = bench_energy_j();
         t0 = bench_now_s();
         tensor *again = sd_image(r);
         t->image = bench_now_s() - t0;
+        sd_progress("image", t->image);
         double e1 = bench_energy_j();
         t->image_joules = e0 >= 0 && e1 >= e0 ? e1 - e0 : -1;
         if (!again) goto fail;
@@ -304,7 +314,7 @@ static void sd_report(const sd_run *r, const sd_times *t, double peak_gflops) {
     if (t->step_joules >= 0) cJSON_AddNumberToObject(sd, "unet_step_j", t->step_joules);
     if (!o->skip_full && t->image_joules >= 0) cJSON_AddNumberToObject(sd, "image_j", t->image_joules);
     cJSON_AddNumberToObject(sd, "peak_rss_mb", peak_rss_mb());
-    cJSON_AddNumberToObject(sd, "weights_mb", (double)(unet_weight_bytes(r->u) + vae_weight_bytes(r->v)) / 1048576.0);
+    cJSON_AddNumberToObject(sd, "unet_vae_weights_mb", (double)(unet_weight_bytes(r->u) + vae_weight_bytes(r->v)) / 1048576.0);
     cJSON_AddNumberToObject(sd, "allocator_mb", (double)backend_bytes_reserved() / 1048576.0);
     cJSON_AddNumberToObject(sd, "unet_arena_mb", (double)unet_activation_peak(r->u) / 1048576.0);
     cJSON_AddNumberToObject(sd, "vae_arena_mb", (double)vae_activation_peak(r->v) / 1048576.0);
@@ -322,6 +332,7 @@ int bench_section_sd(const bench_opts *o) {
     ckpt_close(ck);   /* weights are copied: the mapping would only inflate RSS */
     ck = NULL;
     t.load = bench_now_s() - t0;
+    if (!rc) sd_progress("load", t.load);
     if (!rc) rc = sd_measure(&r, &t, &image, step_out);
     if (!rc) {
         cJSON *sd = bench_sd_object();

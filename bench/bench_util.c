@@ -34,6 +34,7 @@ const char *bench_use_precision(const bench_opts *o, precision p) {
         exit(1);
     }
     dtype dt = backend_compute_dt();
+    if (backend_int8()) return "int8";
     return dt == DT_BF16 ? "bf16" : dt == DT_F16 ? "fp16" : "fp32";
 }
 
