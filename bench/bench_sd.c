@@ -215,7 +215,9 @@ static int sd_measure(sd_run *r, sd_times *t, tensor **image, tensor *step_out) 
         t->first_image = bench_now_s() - t0;
         sd_progress("first image", t->first_image);
     }
-    if (sd_step(r, x, step_out)) goto fail;   /* warm (no-op after a picture or --jit) */
+    /* The step needs the prompts' contexts (made already by a picture or --jit), and one
+     * untimed call for first-use costs. */
+    if ((!r->cond && sd_clip(r)) || sd_step(r, x, step_out)) goto fail;
     if ((t->unet_step = sd_time_step(r, x, step_out, &t->step_gflop, &t->step_joules)) < 0) goto fail;
     sd_progress("unet step", t->unet_step);
     t0 = bench_now_s();

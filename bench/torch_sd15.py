@@ -58,6 +58,17 @@ def load_safetensors(path):
 # ---------------------------------------------------------------------------------------
 # Model pieces, named as the LDM checkpoint names them.
 
+def sdpa(q, k, v, attn_mask=None):
+    """F.scaled_dot_product_attention where torch has it (2.0+), else the same math in
+    plain ops (Debian's torch 1.13), as ComfyUI's attention_basic computes it."""
+    if hasattr(F, "scaled_dot_product_attention"):
+        return F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask)
+    s = (q @ k.transpose(-2, -1)) * (q.shape[-1] ** -0.5)
+    if attn_mask is not None:
+        s = s + attn_mask
+    return s.softmax(dim=-1) @ v
+
+
 def gn(c, eps):
     return nn.GroupNorm(32, c, eps=eps)
 
@@ -90,7 +101,7 @@ class Attention(nn.Module):
         b, n, d = x.shape
         h = self.heads
         q, k, v = (t.view(b, -1, h, d // h).transpose(1, 2) for t in (self.to_q(x), self.to_k(c), self.to_v(c)))
-        o = F.scaled_dot_product_attention(q, k, v)
+        o = sdpa(q, k, v)
         return self.to_out(o.transpose(1, 2).reshape(b, n, d))
 
 
@@ -237,7 +248,7 @@ class VAttn(nn.Module):
         b, c, h, w = x.shape
         n = self.norm(x)
         q, k, v = (m(n).flatten(2).transpose(1, 2)[:, None] for m in (self.q, self.k, self.v))
-        o = F.scaled_dot_product_attention(q, k, v)[:, 0].transpose(1, 2).reshape(b, c, h, w)
+        o = sdpa(q, k, v)[:, 0].transpose(1, 2).reshape(b, c, h, w)
         return x + self.proj_out(o)
 
 
@@ -294,7 +305,7 @@ class CLIPLayer(nn.Module):
         b, n, d = x.shape
         y = self.layer_norm1(x)
         q, k, v = (p(y).view(b, n, 12, 64).transpose(1, 2) for p in (a.q_proj, a.k_proj, a.v_proj))
-        o = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+        o = sdpa(q, k, v, attn_mask=mask)
         x = x + a.out_proj(o.transpose(1, 2).reshape(b, n, d))
         h = self.mlp.fc1(self.layer_norm2(x))
         return x + self.mlp.fc2(h * torch.sigmoid(1.702 * h))
