@@ -68,6 +68,7 @@ void bench_compare_print(const struct cJSON *cmp);
 
 /* bench_machine.c */
 double bench_now_s(void);
+double bench_cpu_s(void);   /* CPU seconds of the process, all threads */
 int bench_cmp_double(const void *a, const void *b);
 double bench_peak_gflops(const char *dtype);   /* all threads, this ISA, this dtype */
 double bench_energy_j(void);                   /* RAPL packages, cumulative; -1 unreadable */
