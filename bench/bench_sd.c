@@ -176,13 +176,15 @@ static int sd_load(sd_run *r, ckpt **ck, tokenizer **tok) {
 
 typedef struct sd_times {
     double load, jit, first_image, unet_step, clip, vae_decode, image, step_gflop;
-    double first_image_cpu, image_cpu;   /* process CPU seconds: steadier on a shared host */
+    double step_cpu, first_image_cpu, image_cpu;   /* process CPU seconds: steadier on a
+                                                      shared host */
     double step_joules, image_joules;
 } sd_times;
 
-static double sd_time_step(sd_run *r, const tensor *x, tensor *y, double *gflop, double *joules) {
+static double sd_time_step(sd_run *r, const tensor *x, tensor *y, double *gflop, double *joules,
+                           double *cpu) {
     int n = r->o->min_iters > 1 ? r->o->min_iters : 1;
-    double times[16], f0 = 0, e0 = bench_energy_j();
+    double times[16], f0 = 0, e0 = bench_energy_j(), c0 = bench_cpu_s();
     if (n > 16) n = 16;
     for (int k = 0; k < n; k++) {
         f0 = flops_total();   /* one call's work: the last call's count */
@@ -191,6 +193,7 @@ static double sd_time_step(sd_run *r, const tensor *x, tensor *y, double *gflop,
         times[k] = bench_now_s() - t0;
     }
     *gflop = (flops_total() - f0) / 1e9;
+    *cpu = (bench_cpu_s() - c0) / n;
     double e1 = bench_energy_j();
     *joules = e0 >= 0 && e1 >= e0 ? (e1 - e0) / n : -1;
     qsort(times, (size_t)n, sizeof times[0], bench_cmp_double);
@@ -221,7 +224,9 @@ static int sd_measure(sd_run *r, sd_times *t, tensor **image, tensor *step_out) 
     /* The step needs the prompts' contexts (made already by a picture or --jit), and one
      * untimed call for first-use costs. */
     if ((!r->cond && sd_clip(r)) || sd_step(r, x, step_out)) goto fail;
-    if ((t->unet_step = sd_time_step(r, x, step_out, &t->step_gflop, &t->step_joules)) < 0) goto fail;
+    if ((t->unet_step = sd_time_step(r, x, step_out, &t->step_gflop, &t->step_joules,
+                                     &t->step_cpu)) < 0)
+        goto fail;
     sd_progress("unet step", t->unet_step);
     t0 = bench_now_s();
     if (sd_clip(r)) goto fail;
@@ -305,6 +310,7 @@ static void sd_report(const sd_run *r, const sd_times *t, double peak_gflops) {
     cJSON_AddNumberToObject(sd, "load_s", t->load);
     if (o->jit) cJSON_AddNumberToObject(sd, "jit_s", t->jit);
     cJSON_AddNumberToObject(sd, "unet_step_s", t->unet_step);
+    cJSON_AddNumberToObject(sd, "unet_step_cpu_s", t->step_cpu);
     cJSON_AddNumberToObject(sd, "unet_step_gflop", t->step_gflop);
     double gf = t->unet_step > 0 ? t->step_gflop / t->unet_step : 0;
     cJSON_AddNumberToObject(sd, "unet_gflops", gf);
