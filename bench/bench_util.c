@@ -101,8 +101,11 @@ static void bench_torch(const bench_opts *o, const char *script) {
     fclose(f);
     free(text);
     cJSON_Delete(arr);
+    /* Debian's interpreter holds Debian's torch; another one (a venv) is named by
+     * IPEX_BENCH_PYTHON. */
+    const char *py = getenv("IPEX_BENCH_PYTHON");
     char cmd[1024];
-    snprintf(cmd, sizeof cmd, "/usr/bin/python3 %s --threads %d --min-seconds %g < %s", script,
+    snprintf(cmd, sizeof cmd, "%s %s --threads %d --min-seconds %g < %s", py ? py : "/usr/bin/python3", script,
              o->threads > 0 ? o->threads : omp_get_num_procs(), o->min_seconds, tmp);
     FILE *p = popen(cmd, "r");
     char line[128];

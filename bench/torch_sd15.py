@@ -59,14 +59,13 @@ def load_safetensors(path):
 # Model pieces, named as the LDM checkpoint names them.
 
 def sdpa(q, k, v, attn_mask=None):
-    """F.scaled_dot_product_attention where torch has it (2.0+), else the same math in
-    plain ops (Debian's torch 1.13), as ComfyUI's attention_basic computes it."""
+    """torch's fused attention where it exists (2.x); torch 1.13 (Debian 12) has none."""
     if hasattr(F, "scaled_dot_product_attention"):
         return F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask)
-    s = (q @ k.transpose(-2, -1)) * (q.shape[-1] ** -0.5)
+    s = q @ k.transpose(-1, -2) * q.shape[-1] ** -0.5
     if attn_mask is not None:
         s = s + attn_mask
-    return s.softmax(dim=-1) @ v
+    return s.softmax(-1) @ v
 
 
 def gn(c, eps):
@@ -364,7 +363,7 @@ def denoise(unet, x, sig, table, ctx, cfg):
 def full_image(models, size, steps, ids):
     unet, vae, clip = models
     table = sigma_table()
-    ctx = clip(ids)
+    ctx = clip(ids)  # (2, 77, 768): positive and negative prompt, one CFG batch
     lat = size // 8
     x = torch.randn(1, 4, lat, lat, generator=torch.Generator().manual_seed(42))
     t = torch.linspace(999, 0, steps + 1)[:-1]
@@ -462,7 +461,7 @@ def main():
     x = torch.randn(2, 4, lat, lat)
     t = torch.tensor([999.0, 999.0])
     ctx = torch.randn(2, 77, 768)
-    ids = torch.tensor([[49406] + [320] * 10 + [49407] * 66])
+    ids = torch.tensor([[49406] + [320] * 10 + [49407] * 66, [49406] + [321] * 3 + [49407] * 73])
     report = {"torch": torch.__version__, "threads": args.threads, "size": args.size, "steps": args.steps, "rows": []}
     print(f"torch {torch.__version__}, {args.threads} threads, {args.size}x{args.size}, CFG batch 2")
     for prec in precs:

@@ -70,7 +70,7 @@ fs.mkdirSync(SHOTS, { recursive: true })
 const browser = await chromium.launch({
   executablePath: '/usr/bin/chromium',
   args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-    '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage'],
 })
 const page = await browser.newPage({ viewport: { width: 1600, height: 900 } })
 const consoleErrors = []
