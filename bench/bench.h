@@ -1,10 +1,11 @@
 /* bench.h -- what the sections of ipex-benchmark share.
  *
- * A section (tensor ops, convolutions; SD pipelines later) times cases and records one
+ * A section (tensor ops, convolutions, the SD1.5 pipeline) times cases and records one
  * bench_case per (op, shape, dtype). The driver prints them as text or JSON and, with
  * --torch, times the same cases in PyTorch in the same run for a side-by-side column.
  * A case's params are the numbers that define it; bench/torch_ops.py reads the same
- * params by op name, so the two sides always run the same shapes.
+ * params by op name, so the two sides always run the same shapes. The SD section
+ * reports one object of named figures instead ("sd"); bench/torch_sd15.py reads it.
  */
 #ifndef CI_BENCH_H
 #define CI_BENCH_H
@@ -21,7 +22,15 @@ typedef struct bench_opts {
     int json;
     int torch;            /* also time the cases in PyTorch */
     double min_seconds;   /* per case, after one warm-up call */
-    int min_iters;
+    int min_iters;        /* also the UNet step repetitions of --sd-only */
+    const char *compare;  /* --compare FILE: an earlier --json output */
+    /* --sd-only */
+    precision prec;
+    const char *ckpt, *tok_dir;
+    int size, steps, batch;
+    int skip_full;        /* UNet step, CLIP and decode only, no full picture */
+    int jit;              /* create every primitive before the first picture */
+    int accuracy;         /* also run fp32 O0 and report the error against it */
 } bench_opts;
 
 typedef struct bench_case {
@@ -47,5 +56,21 @@ void bench_report(const bench_opts *o, const char *torch_script);
 
 int bench_section_tensor(const bench_opts *o);
 int bench_section_conv(const bench_opts *o);
+int bench_section_sd(const bench_opts *o);
+
+/* The "sd" object of the report (created on first use, printed by bench_report). */
+struct cJSON *bench_sd_object(void);
+
+/* bench_compare.c: ratios earlier / now (NULL when path is unreadable); text form. */
+struct cJSON *bench_compare(const char *path, const bench_case *cases, int n,
+                            const struct cJSON *sd);
+void bench_compare_print(const struct cJSON *cmp);
+
+/* bench_machine.c */
+double bench_now_s(void);
+double bench_cpu_s(void);   /* CPU seconds of the process, all threads */
+int bench_cmp_double(const void *a, const void *b);
+double bench_peak_gflops(const char *dtype);   /* all threads, this ISA, this dtype */
+double bench_energy_j(void);                   /* RAPL packages, cumulative; -1 unreadable */
 
 #endif

@@ -19,15 +19,22 @@
 static bench_case *cases;
 static int ncases, capcases;
 static arena *bench_arena;
+static cJSON *sd_figures;
+
+cJSON *bench_sd_object(void) {
+    if (!sd_figures) sd_figures = cJSON_CreateObject();
+    return sd_figures;
+}
 
 const char *bench_use_precision(const bench_opts *o, precision p) {
-    backend_config cfg = {ACCEL_CPU, o->opt, p, o->threads, 0};
+    backend_config cfg = {ACCEL_CPU, o->opt, p, o->threads, o->jit};
     char err[256];
     if (backend_init(&cfg, err, sizeof err) != 0) {
         fprintf(stderr, "ipex-benchmark: %s\n", err);
         exit(1);
     }
     dtype dt = backend_compute_dt();
+    if (backend_int8()) return "int8";
     return dt == DT_BF16 ? "bf16" : dt == DT_F16 ? "fp16" : "fp32";
 }
 
@@ -109,13 +116,19 @@ static void bench_torch(const bench_opts *o, const char *script) {
 
 static double gflops(double flops, double ms) { return ms > 0 && flops > 0 ? flops / ms / 1e6 : 0; }
 
-static void bench_print_text(const bench_opts *o) {
+static void bench_print_text(const bench_opts *o, const cJSON *cmp) {
     uint64_t entries, hits, misses;
     pcache_stats(&entries, &hits, &misses);
     printf("oneDNN %s, isa %s, engine %s, %d threads, O%d; primitive cache %llu entries, "
            "%llu hits, %llu misses\n", backend_onednn_version(), backend_isa(),
            backend_engine_name(), omp_get_max_threads(), (int)o->opt,
            (unsigned long long)entries, (unsigned long long)hits, (unsigned long long)misses);
+    const cJSON *v;
+    cJSON_ArrayForEach(v, sd_figures) {
+        if (cJSON_IsString(v)) printf("sd %-20s %s\n", v->string, v->valuestring);
+        else printf("sd %-20s %.4g\n", v->string, cJSON_IsBool(v) ? (double)cJSON_IsTrue(v) : v->valuedouble);
+    }
+    if (ncases == 0) goto done;
     printf("%-7s %-12s %-34s %-5s %10s %9s", "section", "op", "shape", "dtype", "ms", "GFLOPS");
     if (o->torch) printf(" %12s %12s", "torch ms", "torch GFLOPS");
     printf("\n");
@@ -126,9 +139,11 @@ static void bench_print_text(const bench_opts *o) {
         if (o->torch) printf(" %12.3f %12.1f", c->torch_ms, gflops(c->flops, c->torch_ms));
         printf("\n");
     }
+done:
+    if (cmp) bench_compare_print(cmp);
 }
 
-static void bench_print_json(const bench_opts *o) {
+static void bench_print_json(const bench_opts *o, cJSON *cmp) {
     cJSON *root = cJSON_CreateObject();
     cJSON_AddStringToObject(root, "onednn", backend_onednn_version());
     cJSON_AddStringToObject(root, "isa", backend_isa());
@@ -157,6 +172,8 @@ static void bench_print_json(const bench_opts *o) {
         }
         cJSON_AddItemToArray(arr, r);
     }
+    if (sd_figures) cJSON_AddItemReferenceToObject(root, "sd", sd_figures);
+    if (cmp) cJSON_AddItemReferenceToObject(root, "compare", cmp);
     char *text = cJSON_Print(root);
     printf("%s\n", text);
     free(text);
@@ -164,9 +181,13 @@ static void bench_print_json(const bench_opts *o) {
 }
 
 void bench_report(const bench_opts *o, const char *torch_script) {
-    if (o->torch) bench_torch(o, torch_script);
-    if (o->json) bench_print_json(o);
-    else bench_print_text(o);
+    if (o->torch && ncases) bench_torch(o, torch_script);
+    cJSON *cmp = o->compare ? bench_compare(o->compare, cases, ncases, sd_figures) : NULL;
+    if (o->json) bench_print_json(o, cmp);
+    else bench_print_text(o, cmp);
+    cJSON_Delete(cmp);
+    cJSON_Delete(sd_figures);
+    sd_figures = NULL;
     free(cases);
     cases = NULL;
     ncases = capcases = 0;

@@ -8,6 +8,7 @@ the ComfyUI fixtures, so the two sides are known to run the same model.
 
     bench/torch_sd15.py --ckpt build/sd15-synth.safetensors [--size 512] [--steps 20]
                         [--precisions fp32,bf16] [--threads N] [--skip-full] [--verify]
+                        [--opt-level N] [--jit] [--json FILE]
 
 fp32 is plain eager; bf16 is torch.autocast(cpu, bfloat16), the way ComfyUI runs bf16 on
 CPU. The comfyui-ipex side is `build/ipex-benchmark --sd-only --json` with the same
@@ -409,16 +410,22 @@ def verify(unet, shared):
 def ipex_side(args, prec):
     exe = os.path.join(ROOT, args.build, "ipex-benchmark")
     cmd = [exe, "--sd-only", "--json", "--ckpt", args.ckpt, "--size", str(args.size), "--steps", str(args.steps),
-           "--precision", prec, "--threads", str(args.threads)]
+           "--precision", prec, "--threads", str(args.threads), "--opt-level", str(args.opt_level),
+           "--iters", str(args.reps)]
     if args.skip_full:
         cmd.append("--skip-full")
-    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
-    return json.loads(out)["sd"]
+    if args.jit:
+        cmd.append("--jit")
+    # From the repository root, so the benchmark finds ../shared/tokenizer/sd1 as it does from make.
+    run = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
+    if run.returncode != 0:
+        raise SystemExit(f"{' '.join(cmd)} exited {run.returncode}:\n{run.stderr[-2000:]}")
+    return json.loads(run.stdout)["sd"]
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--ckpt", default=os.path.join(ROOT, "build/sd15-synth.safetensors"))
+    ap.add_argument("--ckpt", default=os.path.join(ROOT, "build/sd15-synth.safetensors"), type=os.path.abspath)
     ap.add_argument("--shared", default=os.path.join(ROOT, "..", "shared"))
     ap.add_argument("--build", default="build")
     ap.add_argument("--size", type=int, default=512)
@@ -428,10 +435,20 @@ def main():
     ap.add_argument("--precisions", default="fp32,bf16")
     ap.add_argument("--skip-full", action="store_true", help="UNet step only, no full image")
     ap.add_argument("--skip-ipex", action="store_true")
+    ap.add_argument("--opt-level", type=int, default=2, help="comfyui-ipex --opt-level (0-3)")
+    ap.add_argument("--jit", action="store_true", help="comfyui-ipex creates its primitives before the first step")
     ap.add_argument("--verify", action="store_true")
     ap.add_argument("--json", help="write all figures to this file")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
+
+    precs = args.precisions.split(",")
+    for prec in precs:
+        if prec not in ("fp32", "bf16"):
+            raise SystemExit(f"torch peer: precision {prec} not offered (fp32, bf16)")
+    # comfyui-ipex first, before this process holds its own copy of the weights, so the
+    # two never need memory at the same time.
+    ipex = {} if args.skip_ipex else {p: ipex_side(args, p) for p in precs}
 
     sd = load_safetensors(args.ckpt)
     unet = bind(UNet(), sd, "model.diffusion_model.")
@@ -447,18 +464,17 @@ def main():
     ids = torch.tensor([[49406] + [320] * 10 + [49407] * 66, [49406] + [321] * 3 + [49407] * 73])
     report = {"torch": torch.__version__, "threads": args.threads, "size": args.size, "steps": args.steps, "rows": []}
     print(f"torch {torch.__version__}, {args.threads} threads, {args.size}x{args.size}, CFG batch 2")
-    for prec in args.precisions.split(","):
+    for prec in precs:
         auto = torch.autocast("cpu", dtype=torch.bfloat16, enabled=(prec == "bf16"))
-        if prec not in ("fp32", "bf16"):
-            raise SystemExit(f"torch peer: precision {prec} not offered (fp32, bf16)")
         with torch.inference_mode(), auto:
             step = timed(lambda: unet(x, t, ctx), args.reps)
             img = None if args.skip_full else timed(lambda: full_image((unet, vae, clip), args.size, args.steps, ids), 1)
         row = {"precision": prec, "torch_step_s": step, "torch_image_s": img, "torch_peak_rss_mb": peak_rss_mb()}
         if not args.skip_ipex:
-            ip = ipex_side(args, prec)
+            ip = ipex[prec]
             row.update({"ipex_step_s": ip["unet_step_s"], "ipex_image_s": ip.get("image_s"),
-                         "ipex_peak_rss_mb": ip.get("peak_rss_mb"), "step_ratio": step / ip["unet_step_s"]})
+                         "ipex_first_image_s": ip.get("first_image_s"), "ipex_peak_rss_mb": ip.get("peak_rss_mb"),
+                         "ipex_gflops": ip.get("unet_gflops"), "step_ratio": step / ip["unet_step_s"]})
             if img and ip.get("image_s"):
                 row["image_ratio"] = img / ip["image_s"]
         report["rows"].append(row)

@@ -12,6 +12,7 @@
 #include "backend/backend.h"
 #include "backend/engine.h"
 #include "tensor/int8.h"
+#include "tensor/flops.h"
 #include "tensor/prepare.h"
 
 typedef struct {
@@ -123,6 +124,7 @@ tensor *op_conv2d(const tensor *x, const tensor *w, const tensor *bias,
     const pentry *e = pcache_get(&k, make_conv, &c);
     if (!e) return dnn_fail("convolution primitive", dnnl_unimplemented), NULL;
 
+    flops_add(2.0 * (double)tensor_numel(y) * (double)(w->ne[1] * w->ne[2] * w->ne[3]));
     if (c.sum && ops_copy(y, residual)) return NULL;
     if (c.int8) {
         int8_call ic = {e, x, &c.src, w, &c.wei, 0, bias, &c.chan, y, &c.dst, c.sum};

@@ -8,6 +8,7 @@
 #include "tensor/ops_internal.h"
 #include "backend/backend.h"
 #include "backend/engine.h"
+#include "tensor/flops.h"
 #include "tensor/int8.h"
 #include "tensor/prepare.h"
 
@@ -104,6 +105,7 @@ tensor *op_linear(const tensor *x, const tensor *w, const tensor *bias,
     if (!e) e = mm_primitive(PK_MATMUL, &c);
     if (!e) return dnn_fail("matmul primitive", dnnl_unimplemented), NULL;
 
+    flops_add(2.0 * (double)M * (double)in * (double)out);
     if (c.sum && ops_copy(y, residual)) return NULL;
     if (c.int8) {
         dnnl_memory_desc_t chan;
@@ -170,6 +172,9 @@ int run_matmul(const dnnl_memory_desc_t *ma, void *pa, const dnnl_memory_desc_t 
     mm_ctx c = {.src = *ma, .wei = *mb, .dst = *my, .alpha = alpha, .cdt = backend_compute_dt()};
     const pentry *e = mm_primitive(PK_MATMUL, &c);
     if (!e) return dnn_fail("matmul primitive", dnnl_unimplemented);
+    double outs = 1;
+    for (int i = 0; i < my->ndims; i++) outs *= (double)my->dims[i];
+    flops_add(2.0 * outs * (double)ma->dims[ma->ndims - 1]);
     dnn_arg args[] = {{DNNL_ARG_SRC, ma, pa}, {DNNL_ARG_WEIGHTS, mb, pb}, {DNNL_ARG_DST, my, py}};
     return dnn_exec_any(e, 3, args, 0);
 }
