@@ -4,7 +4,7 @@
  * stops sampling when the host says the prompt was interrupted. With previews on
  * (--preview-method latent2rgb or auto, or the prompt's extra_data), the first item of
  * the step's x0 prediction is mapped to RGB with ComfyUI's SD1.5 latent_rgb_factors,
- * one pixel per latent cell, and sent as a JPEG frame. TAESD previews need the
+ * one pixel per latent cell, and sent as a PNG frame. TAESD previews need the
  * taesd decoder weights, which comfyui-ipex cannot run yet: they fall back to
  * latent2rgb, and the log says so once.
  */
@@ -40,11 +40,13 @@ static void send_latent2rgb(const sd_step_ctx *s, const float *x0) {
             v = v < 0.0f ? 0.0f : v > 1.0f ? 1.0f : v;
             rgb[i * 3 + k] = (unsigned char)(v * 255.0f);
         }
-    unsigned char *jpg;
+    /* PNG at compression 1, as ComfyUI sends PNG previews: stb's JPEG writer trips UBSan. */
+    unsigned char *png;
     size_t len;
-    if (jpeg_encode(&im, 95, &jpg, &len) == 0) {
-        s->call->host->preview(s->call, 1, jpg, len);
-        free(jpg);
+    char err[128];
+    if (png_encode(&im, NULL, 0, 1, &png, &len, err, sizeof err) == 0) {
+        s->call->host->preview(s->call, 2, png, len);
+        free(png);
     }
     free(rgb);
 }

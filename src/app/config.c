@@ -152,6 +152,32 @@ SETTER(set_hash) {
     if (pick(v, names, 4) < 0) return bad_choice("default-hashing-function", v, "'md5', 'sha1', 'sha256', 'sha512'", err, errlen);
     return copy_str(cfg->default_hash, sizeof cfg->default_hash, v, "default-hashing-function", err, errlen);
 }
+/* The four cache flags exclude each other, as in ComfyUI's argparse group. */
+static int set_cache(app_config *cfg, const char *flag, int mode, int lru, char *err, size_t errlen) {
+    if (cfg->cache_flag[0] && strcmp(cfg->cache_flag, flag))
+        return fail(err, errlen, "argument --%s: not allowed with argument --%s", flag, cfg->cache_flag);
+    snprintf(cfg->cache_flag, sizeof cfg->cache_flag, "%s", flag);
+    cfg->cache_mode = mode;
+    cfg->cache_lru = lru;
+    return 0;
+}
+SETTER(set_cache_ram) {
+    char *end;
+    if (v && (strtod(v, &end) < 0 || end == v || *end))
+        return fail(err, errlen, "argument --cache-ram: invalid float value: '%s'", v);
+    return set_cache(cfg, "cache-ram", GRAPH_CACHE_DEFAULT, 0, err, errlen);
+}
+SETTER(set_cache_lru) {
+    long n;
+    if (parse_int(v, 0, 1 << 30, &n)) return fail(err, errlen, "argument --cache-lru: invalid int value: '%s'", v);
+    return set_cache(cfg, "cache-lru", n ? GRAPH_CACHE_LRU : GRAPH_CACHE_DEFAULT, (int)n, err, errlen);
+}
+SETTER(set_cache_classic) {
+    return flag_true(v) ? set_cache(cfg, "cache-classic", GRAPH_CACHE_CLASSIC, 0, err, errlen) : 0;
+}
+SETTER(set_cache_none) {
+    return flag_true(v) ? set_cache(cfg, "cache-none", GRAPH_CACHE_NONE, 0, err, errlen) : 0;
+}
 SETTER(set_cache_size) {
     long n;
     if (parse_int(v, 0, 1L << 30, &n)) return fail(err, errlen, "argument --cache-size: invalid int value: '%s'", v);
@@ -230,6 +256,10 @@ static const option_def options[] = {
     {"threads", ARG_ONE, NULL, set_threads, "N", "compute threads (default 0: one per core)"},
     {"jit", ARG_NONE, NULL, set_jit, NULL, "create kernels for the target shapes before the first step (default)"},
     {"no-jit", ARG_NONE, NULL, set_no_jit, NULL, "create kernels on first use"},
+    {"cache-ram", ARG_MANY, NULL, set_cache_ram, "[GB [GB]]", "output cache kept by memory use (default; ours keeps 256 entries)"},
+    {"cache-lru", ARG_ONE, NULL, set_cache_lru, "N", "output cache of the N most recently used results (0: default)"},
+    {"cache-classic", ARG_NONE, NULL, set_cache_classic, NULL, "keep only the current prompt's outputs cached"},
+    {"cache-none", ARG_NONE, NULL, set_cache_none, NULL, "no output cache: every node runs every time"},
     {"max-history", ARG_ONE, NULL, set_max_history, "N", "history entries kept (default 10000)"},
     {"cache-size", ARG_ONE, NULL, set_cache_size, "MB", "memory for loaded models kept across prompts, LRU (default 8192; 0: no limit)"},
     {"config", ARG_ONE, NULL, set_config, "FILE", "JSON object of option names to values; the command line wins"},
@@ -257,8 +287,7 @@ static const option_def options[] = {
     IGNORED("disable-smart-memory", ARG_NONE), IGNORED("deterministic", ARG_NONE), IGNORED("fast", ARG_MANY),
     IGNORED("debug-hang", ARG_NONE), IGNORED("disable-pinned-memory", ARG_NONE),
     IGNORED("mmap-torch-files", ARG_NONE), IGNORED("disable-mmap", ARG_NONE), IGNORED("cuda-malloc", ARG_NONE),
-    IGNORED("disable-cuda-malloc", ARG_NONE), IGNORED("cache-ram", ARG_MANY), IGNORED("cache-classic", ARG_NONE),
-    IGNORED("cache-lru", ARG_ONE), IGNORED("cache-none", ARG_NONE), IGNORED("front-end-version", ARG_ONE),
+    IGNORED("disable-cuda-malloc", ARG_NONE), IGNORED("front-end-version", ARG_ONE),
     IGNORED("auto-launch", ARG_NONE), IGNORED("disable-auto-launch", ARG_NONE),
     IGNORED("dont-print-server", ARG_NONE), IGNORED("log-stdout", ARG_NONE),
     IGNORED("disable-all-custom-nodes", ARG_NONE), IGNORED("whitelist-custom-nodes", ARG_MANY),

@@ -17,6 +17,7 @@
 #include <stdio.h>
 
 #include "backend/backend.h"
+#include "graph/api.h"
 
 #define CFG_MAX_LIST 16
 
@@ -54,6 +55,9 @@ typedef struct app_config {
     char feature_flags[CFG_MAX_LIST][256];   /* KEY or KEY=VALUE */
     int n_feature_flags;
     char default_hash[16];       /* upload de-duplication: md5|sha1|sha256|sha512 */
+    int cache_mode;              /* graph_cache_mode (--cache-ram/-lru/-classic/-none) */
+    int cache_lru;               /* N of --cache-lru */
+    char cache_flag[24];         /* which of those was given (they exclude each other) */
     /* compute (ours) */
     backend_config backend;
     /* bookkeeping */

@@ -94,6 +94,8 @@ static int start_graph(const app_config *cfg) {
         .max_history = cfg->max_history,
         .disable_metadata = cfg->disable_metadata,
         .preview_method = cfg->preview_method,
+        .cache_mode = cfg->cache_mode,
+        .cache_lru = cfg->cache_lru,
     };
     mc_set_budget((size_t)cfg->cache_size_mb << 20);
     if (app_register_packs()) {

@@ -20,9 +20,6 @@
 #pragma GCC diagnostic ignored "-Wsign-compare"
 #pragma GCC diagnostic ignored "-Wunused-but-set-variable"
 #include "stb_image.h"
-#define STB_IMAGE_WRITE_IMPLEMENTATION
-#define STBI_WRITE_NO_STDIO
-#include "stb_image_write.h"
 #pragma GCC diagnostic pop
 
 void img8_free(img8 *im) {
@@ -311,32 +308,6 @@ int png_write_file(const char *path, const img8 *im, const png_text_kv *texts, i
     if (f && fclose(f) != 0) ok = 0;
     free(buf);
     if (!ok) { snprintf(err, errlen, "cannot write %s", path); return -1; }
-    return 0;
-}
-
-static void jpeg_sink(void *ctx, void *data, int size) {
-    mem_writer *w = ctx;
-    if (w->oom || size <= 0) return;
-    if (w->len + (size_t)size > w->cap) {
-        size_t cap = w->cap ? w->cap : 16384;
-        while (cap < w->len + (size_t)size) cap *= 2;
-        unsigned char *p = realloc(w->p, cap);
-        if (!p) { w->oom = 1; return; }
-        w->p = p; w->cap = cap;
-    }
-    memcpy(w->p + w->len, data, (size_t)size);
-    w->len += (size_t)size;
-}
-
-int jpeg_encode(const img8 *im, int quality, unsigned char **out, size_t *outlen) {
-    mem_writer w = {0};
-    if (im->channels != 1 && im->channels != 3) return -1;
-    if (!stbi_write_jpg_to_func(jpeg_sink, &w, im->w, im->h, im->channels, im->px, quality) || w.oom) {
-        free(w.p);
-        return -1;
-    }
-    *out = w.p;
-    *outlen = w.len;
     return 0;
 }
 

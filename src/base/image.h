@@ -37,8 +37,6 @@ int png_encode(const img8 *im, const png_text_kv *texts, int n_texts, int compre
                unsigned char **out, size_t *outlen, char *err, size_t errlen);
 int png_write_file(const char *path, const img8 *im, const png_text_kv *texts, int n_texts,
                    int compression, char *err, size_t errlen);
-/* JPEG (baseline, quality 1..100) of a gray/RGB image in memory; 0 or -1. */
-int jpeg_encode(const img8 *im, int quality, unsigned char **out, size_t *outlen);
 /* Every tEXt/zTXt/iTXt chunk of a PNG in memory (what /upload/mask copies over).
  * Returns the count (0 for a non-PNG), or -1 on a corrupt file; free with png_texts_free. */
 int png_read_texts(const unsigned char *data, size_t len, png_text_kv **texts);

@@ -83,16 +83,15 @@ static void to_client(xrun *r, const char *type, cJSON *data) {
     else cJSON_Delete(data);
 }
 
-static cJSON *node_event(xrun *r, const xnode *x) {
+static cJSON *node_event(const xnode *x) {
     cJSON *d = cJSON_CreateObject();
     cJSON_AddStringToObject(d, "node", x->id);
     cJSON_AddStringToObject(d, "display_node", x->id);
-    (void)r;
     return d;
 }
 
 static void send_executed(xrun *r, const xnode *x, const cJSON *ui) {
-    cJSON *d = node_event(r, x);
+    cJSON *d = node_event(x);
     cJSON_AddItemToObject(d, "output", ui ? cJSON_Duplicate(ui, 1) : cJSON_CreateNull());
     cJSON_AddStringToObject(d, "prompt_id", r->it->id);
     to_client(r, "executed", d);
@@ -269,6 +268,7 @@ static void gather(xrun *r, xnode *x, inputs *in) {
         int slot = 0;
         xnode *src = link_source(r, i, &slot);
         if (src) {
+            if (slot < 0) slot += src->reg->def->n_outputs;   /* Python indexing, as validation */
             if (slot < 0 || slot >= src->reg->def->n_outputs) continue;
             in->names[in->n] = i->string;
             in->lists[in->n++] = src->outs[slot];
@@ -389,7 +389,7 @@ static int run_node(xrun *r, xnode *x) {
     pthread_mutex_lock(&G.lock);
     snprintf(G.executing, sizeof G.executing, "%s", x->id);
     pthread_mutex_unlock(&G.lock);
-    cJSON *d = node_event(r, x);
+    cJSON *d = node_event(x);
     cJSON_AddStringToObject(d, "prompt_id", r->it->id);
     to_client(r, "executing", d);
     inputs in;

@@ -127,7 +127,8 @@ static int count_outputs(const cJSON *outputs, cJSON **preview) {
 static const cJSON *message_data(const cJSON *entry, const char *event) {
     const cJSON *msgs = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(entry, "status"), "messages");
     for (const cJSON *m = msgs ? msgs->child : NULL; m; m = m->next)
-        if (!strcmp(cJSON_GetStringValue(cJSON_GetArrayItem(m, 0)) ?: "", event)) return cJSON_GetArrayItem(m, 1);
+        if (cJSON_IsString(cJSON_GetArrayItem(m, 0)) && !strcmp(cJSON_GetArrayItem(m, 0)->valuestring, event))
+            return cJSON_GetArrayItem(m, 1);
     return NULL;
 }
 
@@ -338,6 +339,7 @@ graph_reply graph_get_jobs(const char *query) {
 }
 
 graph_reply graph_get_job(const char *job_id) {
+    if (!job_id) return job_error(404, "Job not found");
     pthread_mutex_lock(&G.lock);
     int n;
     job *jobs = all_jobs_locked(&n);

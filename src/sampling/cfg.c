@@ -26,7 +26,7 @@ struct cfg_guider {
     cfg_cond *conds;            /* positive entries, then negative ones, then added copies */
     int *side;                  /* (nconds) 0 positive, 1 negative */
     double *sigma_start, *sigma_end;   /* (nconds) active range in sigma */
-    int nconds;
+    int nconds, cap;
     int batch, channels;
     int64_t h, w;
     double cfg;
@@ -69,7 +69,7 @@ static void add_matching_area(cfg_guider *g, int to, const cfg_cond *c) {
             best = i;
         }
     }
-    if (best < 0) return;
+    if (best < 0 || g->nconds >= g->cap) return;   /* the cap is never reached: see cfg_new */
     if (has_area(&g->conds[best]) && !memcmp(g->conds[best].area, c->area, sizeof c->area)) return;
     cfg_cond copy = *c;
     copy.id = g->conds[best].id;
@@ -85,7 +85,9 @@ cfg_guider *cfg_new(const model_sampling *ms, cfg_eps_fn eps, void *eps_ctx, con
         return NULL;
     cfg_guider *g = calloc(1, sizeof *g);
     if (!g) return NULL;
-    int cap = 2 * (npos + nneg);   /* each entry adds at most one copy to the other side */
+    /* Each original entry adds at most one copy to the other side; a copy never adds
+     * another (the entry it copies already has its exact area). */
+    int cap = 2 * (npos + nneg);
     size_t n = (size_t)batch * (size_t)channels * (size_t)h * (size_t)w;
     g->conds = malloc((size_t)(cap + 1) * sizeof *g->conds);
     g->side = malloc((size_t)(cap + 1) * sizeof *g->side);
@@ -113,6 +115,7 @@ cfg_guider *cfg_new(const model_sampling *ms, cfg_eps_fn eps, void *eps_ctx, con
         g->side[i] = i >= npos;
     }
     g->nconds = npos + nneg;
+    g->cap = cap;
     /* positive entries first (their copies go to the negative side), then the negative
      * ones including those copies, as ComfyUI walks its dict */
     for (int i = 0; i < npos; i++) add_matching_area(g, 1, &g->conds[i]);

@@ -17,12 +17,13 @@ static void reply(http_response *res, graph_reply r) {
 }
 
 ROUTE(route_prompt_get) { (void)req; reply(res, graph_get_prompt()); }
-/* Clients such as @stable-canvas/comfyui-client start listening for a prompt's events
+/* Clients such as @stable-canvas/comfyui-client start listening for a prompt's result
  * only once they have parsed the answer carrying its id; with ComfyUI that is safe
- * because its worker needs tens of milliseconds before the first event, here a cached
- * prompt can be finished before the answer is even written. So the prompt's client
- * gets its messages only after the answer has gone out plus this grace period (its
- * fetch() chain in a cold Node process takes 20-50 ms); execution is not delayed. */
+ * because its worker needs tens of milliseconds per prompt, here a cached prompt can be
+ * finished before the answer is even written. So the posting client's result messages
+ * (executed, execution_success/error/interrupted, executing null, and all after them)
+ * wait until the answer has gone out plus this grace period (a cold Node fetch() chain
+ * takes 20-50 ms). Progress before them flows live; execution is never delayed. */
 #define RELEASE_GRACE_MS 100
 
 static void release_client(void *sid) {

@@ -38,7 +38,6 @@ static struct {
 } srv;
 
 const server_options *server_opts(void) { return &srv.opts; }
-uint64_t server_max_body(void) { return srv.max_body; }
 const char *server_describe(void) { return srv.describe; }
 
 typedef struct conn_ctx {

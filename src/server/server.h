@@ -33,7 +33,6 @@ typedef struct server_options {
 int server_start(const server_options *opts, char *err, size_t errlen);
 void server_stop(void);
 const server_options *server_opts(void);
-uint64_t server_max_body(void);
 /* "127.0.0.1:8188, [::1]:8188" -- what is listening, for logs and sd_notify STATUS. */
 const char *server_describe(void);
 

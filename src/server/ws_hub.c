@@ -116,9 +116,29 @@ static hold *find_hold(const char *sid) {
     return NULL;
 }
 
-/* Sends now, or queues while the client's sid is held (hub lock held by the caller). */
+/* Messages that end a client's wait for a prompt: what a client that listens late
+ * must not miss. */
+static int is_result_message(const char *json) {
+    static const char *const types[] = {"executed", "execution_success", "execution_error",
+                                        "execution_interrupted", "executing"};
+    cJSON *m = cJSON_Parse(json);
+    const cJSON *type = cJSON_GetObjectItemCaseSensitive(m, "type");
+    int result = 0;
+    for (size_t i = 0; cJSON_IsString(type) && i < sizeof types / sizeof types[0]; i++)
+        result |= !strcmp(type->valuestring, types[i]);
+    if (result && !strcmp(type->valuestring, "executing")) {       /* only "executing null" */
+        const cJSON *data = cJSON_GetObjectItemCaseSensitive(m, "data");
+        result = cJSON_IsNull(cJSON_GetObjectItemCaseSensitive(data, "node"));
+    }
+    cJSON_Delete(m);
+    return result;
+}
+
+/* Sends now, or queues: while the client's sid is held, from its first result message
+ * on, everything is queued in order (hub lock held by the caller). Progress before
+ * that flows live, so a long prompt's client sees it run. */
 static void deliver(ws_client *c, int opcode, const void *data, size_t len) {
-    if (!find_hold(c->sid)) {
+    if (!c->queue && (!find_hold(c->sid) || opcode != WS_TEXT || !is_result_message(data))) {
         ws_send(c, opcode, data, len);
         return;
     }
@@ -283,13 +303,6 @@ void ws_hub_send_logs(const char *json) {
     pthread_mutex_unlock(&hub.lock);
 }
 
-int ws_hub_count(void) {
-    pthread_mutex_lock(&hub.lock);
-    int n = hub.count;
-    pthread_mutex_unlock(&hub.lock);
-    return n;
-}
-
 /* ---- reading ---- */
 
 typedef struct reader {
@@ -401,18 +414,26 @@ static void hub_remove(ws_client *c) {
 
 static void *client_thread(void *arg) {
     ws_client *c = arg;
-    char *status = graph_status_message(c->sid);
-    if (status) {
-        pthread_mutex_lock(&hub.lock);     /* after registration, so ordering with broadcasts holds */
-        ws_send(c, WS_TEXT, status, strlen(status));
-        pthread_mutex_unlock(&hub.lock);
-        free(status);
-    }
+    /* status with the sid, then the node in progress when this sid's prompt is running
+     * (a reconnecting page); under the hub lock so broadcasts cannot come in between. */
+    char *status = graph_status_message(c->sid), *executing = graph_executing_message(c->sid);
+    pthread_mutex_lock(&hub.lock);
+    if (status) ws_send(c, WS_TEXT, status, strlen(status));
+    if (executing) ws_send(c, WS_TEXT, executing, strlen(executing));
+    pthread_mutex_unlock(&hub.lock);
+    free(status);
+    free(executing);
     int code = read_loop(c);
     if (code) ws_close_frame(c, code);
     log_debug("websocket %s closed (%d)", c->sid, code);
-    hub_remove(c);
+    /* Closed before hub_remove: ws_hub_stop waits for the count to reach zero and then
+     * stops the MHD daemon, which must not race with this close. No write can reach the
+     * closed socket: writers check `dead` under wlock. */
+    pthread_mutex_lock(&c->wlock);
+    c->dead = 1;
+    pthread_mutex_unlock(&c->wlock);
     MHD_upgrade_action(c->urh, MHD_UPGRADE_ACTION_CLOSE);
+    hub_remove(c);
     for (queued *q = c->queue, *next; q; q = next) {
         next = q->next;
         free(q);
@@ -569,7 +590,9 @@ void ws_hub_stop(void) {
     for (ws_client *c = hub.clients; c; c = c->next) {
         c->registered = 0;
         ws_close_frame(c, WS_CLOSE_GOING_AWAY);
-        shutdown(c->fd, SHUT_RDWR);
+        pthread_mutex_lock(&c->wlock);
+        if (!c->dead) shutdown(c->fd, SHUT_RDWR);      /* wakes its reader */
+        pthread_mutex_unlock(&c->wlock);
     }
     struct timespec until;
     clock_gettime(CLOCK_REALTIME, &until);

@@ -19,7 +19,8 @@ void ws_hub_stop(void);
  * them converted to type 1. */
 void ws_hub_event(void *ud, const char *sid, const char *json, const unsigned char *bin, size_t len);
 
-/* Holds messages for the client(s) with this sid (queued in order) until the matching
+/* While a sid is held, its clients' messages from the first result message on
+ * (executed, execution_*, executing null) are queued in order until the matching
  * release; the sid need not be connected yet. POST /prompt holds its client while the
  * answer with the prompt id is on its way (see routes_graph.c). */
 void ws_hub_hold(const char *sid);
@@ -31,7 +32,5 @@ void ws_hub_release_after(const char *sid, int ms);
 int ws_hub_subscribe_logs(const char *sid, int enabled);
 /* Sends a text message to every client subscribed to logs. */
 void ws_hub_send_logs(const char *json);
-/* How many clients are connected (for tests and logs). */
-int ws_hub_count(void);
 
 #endif

@@ -1,7 +1,7 @@
 """ComfyUI's default txt2img graph through the daemon with the synthetic SD1.5
 checkpoint (BUILD/sd15-synth.safetensors, made by `make test`): the events of spec 3.5
 in order, the saved PNG with its metadata, a repeat that runs nothing, and a new seed
-that re-runs only the sampler and what follows it. 64x64, one step: about 90 s on two
+that re-runs only the sampler and what follows it (with combined conditioning). 64x64, one step: about 90 s on two
 cores, nearly all of it loading and the first UNet call."""
 import io
 import json
@@ -30,8 +30,12 @@ def default_graph(seed):
         "9": {"inputs": {"filename_prefix": "ComfyUI", "images": ["8", 0]}, "class_type": "SaveImage"}}
 
 
-def run(d, ws, sid, seed, preview="none"):
-    body = {"prompt": default_graph(seed), "client_id": sid,
+def run(d, ws, sid, seed, preview="none", combine=False):
+    g = default_graph(seed)
+    if combine:   # positive = ConditioningCombine(positive, negative)
+        g["10"] = {"inputs": {"conditioning_1": ["6", 0], "conditioning_2": ["7", 0]}, "class_type": "ConditioningCombine"}
+        g["3"]["inputs"]["positive"] = ["10", 0]
+    body = {"prompt": g, "client_id": sid,
             "extra_data": {"extra_pnginfo": {"workflow": {"id": "wf-1", "nodes": []}}, "preview_method": preview}}
     r = d.post("/prompt", body)
     assert r.status == 200, r.text
@@ -82,16 +86,17 @@ def test_default_graph_events_cache_and_reseed(start_daemon):
     assert not [x for t, x in seen if t == "executing" and x["node"]]
     assert next(x for t, x in seen if t == "executed")["output"] == out
 
-    # a new seed: the loader and the encoders stay cached; latent2rgb previews (type 1
-    # JPEG frames for this client, which did not announce preview metadata)
-    pid3, seen = run(d, ws, sid, 18446744073709551615, preview="latent2rgb")
+    # a new seed and combined conditioning: the loader and the encoders stay cached;
+    # latent2rgb previews (type 1 frames for this client, which did not announce
+    # preview metadata; format 2 = PNG)
+    pid3, seen = run(d, ws, sid, 18446744073709551615, preview="latent2rgb", combine=True)
     frames = [x for t, x in seen if t == "binary"]
-    assert len(frames) == 1 and frames[0][:8] == b"\x00\x00\x00\x01\x00\x00\x00\x01"
+    assert len(frames) == 1 and frames[0][:8] == b"\x00\x00\x00\x01\x00\x00\x00\x02"
     assert Image.open(io.BytesIO(frames[0][8:])).size == (8, 8)
     cached = next(x for t, x in seen if t == "execution_cached")["nodes"]
     assert sorted(cached) == ["4", "5", "6", "7"]
     ran = [x["node"] for t, x in seen if t == "executing" and x["node"]]
-    assert ran == ["3", "8", "9"]
+    assert ran == ["10", "3", "8", "9"]
     h = d.get(f"/history/{pid3}").json()[pid3]
     assert h["outputs"]["9"]["images"][0]["filename"] == "ComfyUI_00002_.png"
     assert '"seed": 18446744073709551615' in d.get(f"/history/{pid3}").body.decode()

@@ -146,7 +146,7 @@ def test_seed_2_64_minus_1_survives_the_server(daemon):
 
 def test_posting_client_hears_nothing_before_the_answer(daemon):
     """A cached prompt finishes before the HTTP answer is written; the posting client's
-    messages are held until the answer is out plus a grace period (routes_graph.c)."""
+    result messages are held until the answer is out plus a grace period (routes_graph.c)."""
     import threading
     import time
     open(os.path.join(daemon.base, "input", "in3.png"), "wb").write(png((9, 9, 9)))
@@ -171,5 +171,21 @@ def test_posting_client_hears_nothing_before_the_answer(daemon):
     t.join(30)
     ws.close()
     assert r.status == 200 and arrivals[-1][1]["data"]["prompt_id"] == r.json()["prompt_id"]
-    start = next(ts for ts, m in arrivals if m["type"] == "execution_start")
-    assert start >= answered + 0.05, f"execution_start {1000 * (start - answered):.1f} ms after the answer"
+    done = next(ts for ts, m in arrivals if m["type"] == "executed")
+    assert done >= answered + 0.05, f"executed {1000 * (done - answered):.1f} ms after the answer"
+    types = [m["type"] for _, m in arrivals]
+    assert types.index("execution_start") < types.index("executed") < types.index("execution_success")
+
+
+def test_cache_none_flag_reaches_the_graph(start_daemon):
+    d = start_daemon("--cache-none")
+    open(os.path.join(d.base, "input", "in4.png"), "wb").write(png((4, 4, 4)))
+    ws = websocket.create_connection(d.ws_url("/ws?clientId=nocache"), timeout=30)
+    ws.recv()
+    p = graph("in4.png", "nocache")
+    for _ in range(2):
+        pid = d.post("/api/prompt", {"prompt": p, "client_id": "nocache"}).json()["prompt_id"]
+        events = events_until_done(ws, pid)
+        assert next(e for t, e in events if t == "execution_cached")["nodes"] == []
+        assert sum(1 for t, e in events if t == "executing" and e["node"]) == 3
+    ws.close()

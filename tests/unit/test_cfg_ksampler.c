@@ -259,6 +259,14 @@ static int gauss_model(void *ctx, const float *x, float sigma, float *den, float
     return 0;
 }
 
+/* The same for a batch of two items. */
+static int gauss_model2(void *ctx, const float *x, float sigma, float *den, float *unc) {
+    (void)ctx; (void)unc;
+    float k = 0.64f / (0.64f + sigma * sigma);
+    for (int i = 0; i < 2 * PER; i++) den[i] = 0.5f + k * (x[i] - 0.5f);
+    return 0;
+}
+
 /* ks_sample = prepare_noise, latent in, noise scaling, sampler, latent out. */
 static void test_pipeline_composes(void **state) {
     (void)state;
@@ -284,6 +292,52 @@ static void test_pipeline_composes(void **state) {
         for (int i = 0; i < PER; i++) assert_true(out[i] == x[i] / 0.18215f);
         free(s);
     }
+}
+
+/* The KSamplerAdvanced two-pass workflow: steps 0..4 with leftover noise, then 4..10
+ * without adding noise, equals one 10-step run (up to the latent scale round trip). */
+static void test_advanced_two_passes(void **state) {
+    (void)state;
+    model_sampling ms;
+    ms_init_sd15(&ms);
+    float zeros[PER] = {0}, half[PER], two[PER], one[PER];
+    ks_params p = {.ms = &ms, .sampler = smp_lookup("euler"), .scheduler = SCHED_KARRAS,
+                   .steps = 10, .seed = 77};
+    ks_params_default(&p);
+    ks_latent in = {1, PER, zeros, NULL, NULL};
+    assert_int_equal(ks_sample(&p, &in, gauss_model, NULL, NULL, NULL, one), SMP_OK);
+    p.start_at_step = 0;
+    p.end_at_step = 4;
+    p.leftover_noise = 1;
+    assert_int_equal(ks_sample(&p, &in, gauss_model, NULL, NULL, NULL, half), SMP_OK);
+    p.start_at_step = 4;
+    p.end_at_step = 10000;
+    p.leftover_noise = 0;
+    p.add_noise = 0;
+    ks_latent mid = {1, PER, half, NULL, NULL};
+    assert_int_equal(ks_sample(&p, &mid, gauss_model, NULL, NULL, NULL, two), SMP_OK);
+    for (int i = 0; i < PER; i++) assert_true(fabsf(two[i] - one[i]) <= 1e-5f * fmaxf(1.0f, fabsf(one[i])));
+    /* and the first pass really stopped early: still noisy */
+    double diff = 0;
+    for (int i = 0; i < PER; i++) diff = fmax(diff, fabs(half[i] - one[i]));
+    assert_true(diff > 1.0);
+}
+
+/* batch_index: each item's noise is the per-item draw its index names. */
+static void test_batch_index_noise(void **state) {
+    (void)state;
+    model_sampling ms;
+    ms_init_sd15(&ms);
+    float zeros[2 * PER] = {0}, out[2 * PER], single[PER];
+    ks_params p = {.ms = &ms, .sampler = smp_lookup("euler"), .scheduler = SCHED_NORMAL,
+                   .steps = 3, .seed = 9};
+    ks_params_default(&p);
+    const int64_t idx[2] = {1, 1};
+    ks_latent two = {2, PER, zeros, idx, NULL}, one = {1, PER, zeros, NULL, NULL};
+    assert_int_equal(ks_sample(&p, &two, gauss_model2, NULL, NULL, NULL, out), SMP_OK);
+    assert_memory_equal(out, out + PER, PER * sizeof(float));   /* same index, same noise */
+    assert_int_equal(ks_sample(&p, &one, gauss_model, NULL, NULL, NULL, single), SMP_OK);
+    assert_memory_not_equal(out, single, PER * sizeof(float));  /* draw 1, not draw 0 */
 }
 
 static void test_nothing_to_do_and_errors(void **state) {
@@ -340,6 +394,8 @@ int main(void) {
         cmocka_unit_test(test_cfg_timestep_range),
         cmocka_unit_test(test_advanced_sigmas),
         cmocka_unit_test(test_pipeline_composes),
+        cmocka_unit_test(test_advanced_two_passes),
+        cmocka_unit_test(test_batch_index_noise),
         cmocka_unit_test(test_nothing_to_do_and_errors),
         cmocka_unit_test(test_inpaint_masks),
     };

@@ -98,9 +98,27 @@ static void test_comfyui_only_flags_are_recorded(void **state) {
     (void)state;
     app_config c;
     char err[256];
-    assert_int_equal(PARSE(&c, err, "--highvram", "--reserve-vram", "2", "--fast", "a", "b", "--cache-ram"), CFG_OK);
+    assert_int_equal(PARSE(&c, err, "--highvram", "--reserve-vram", "2", "--fast", "a", "b", "--use-sage-attention"), CFG_OK);
     assert_int_equal(c.n_ignored, 4);
     assert_string_equal(c.ignored[0], "--highvram");
+}
+
+static void test_cache_flags(void **state) {
+    (void)state;
+    app_config c;
+    char err[256];
+    assert_int_equal(PARSE(&c, err, "--cache-lru", "8"), CFG_OK);
+    assert_int_equal(c.cache_mode, GRAPH_CACHE_LRU);
+    assert_int_equal(c.cache_lru, 8);
+    assert_int_equal(PARSE(&c, err, "--cache-none"), CFG_OK);
+    assert_int_equal(c.cache_mode, GRAPH_CACHE_NONE);
+    assert_int_equal(PARSE(&c, err, "--cache-classic"), CFG_OK);
+    assert_int_equal(c.cache_mode, GRAPH_CACHE_CLASSIC);
+    assert_int_equal(PARSE(&c, err, "--cache-ram", "4", "2"), CFG_OK);
+    assert_int_equal(c.cache_mode, GRAPH_CACHE_DEFAULT);
+    assert_int_equal(PARSE(&c, err, "--cache-none", "--cache-lru", "3"), CFG_ERROR);
+    assert_non_null(strstr(err, "not allowed with argument --cache-none"));
+    assert_int_equal(PARSE(&c, err, "--cache-lru", "x"), CFG_ERROR);
 }
 
 static void test_errors(void **state) {
@@ -179,6 +197,7 @@ int main(void) {
         cmocka_unit_test(test_compute_flags),
         cmocka_unit_test(test_lists),
         cmocka_unit_test(test_comfyui_only_flags_are_recorded),
+        cmocka_unit_test(test_cache_flags),
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_help_and_version),
         cmocka_unit_test(test_json),

@@ -223,6 +223,14 @@ static void test_lists(void **state) {
     cJSON *h = history_of(id);
     char *o = json_print(cJSON_GetObjectItem(h, "outputs"));
     assert_non_null(strstr(o, "\"3\": {\"count\": [3]}"));
+    /* a negative output index counts from the end, as Python indexes RETURN_TYPES */
+    char *neg = post_ok("{\"client_id\": \"c1\", \"prompt\": {\"1\": {\"class_type\": \"TestCounter\", \"inputs\": {\"value\": 40, \"steps\": 0}}, "
+                        "\"2\": {\"class_type\": \"TestSink\", \"inputs\": {\"value\": [\"1\", -1]}}}}");
+    gs_wait_done(neg, &cur);
+    cJSON *hn = history_of(neg);
+    char *on = json_print(cJSON_GetObjectItem(hn, "outputs"));
+    assert_string_equal(on, "{\"2\": {\"text\": [\"41/0\"]}}");
+    free(on); cJSON_Delete(hn); free(neg);
     assert_non_null(strstr(o, "\"4\": {\"text\": [\"11/0\", \"12/0\", \"13/0\"]}"));
     free(o);
     cJSON_Delete(h);

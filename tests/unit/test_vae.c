@@ -138,36 +138,57 @@ static int ref_starts(int64_t size, int64_t tile, int64_t ov, int64_t *out) {
     return n;
 }
 
-/* One reference pass in double: acc (3, 8h, 8w) += blend of decoded windows. */
-static void ref_pass(vae *v, const tensor *z, int64_t ty, int64_t tx, int64_t ov, double *acc) {
-    int64_t c = z->ne[1], h = z->ne[2], w = z->ne[3], oh = 8 * h, ow = 8 * w, ys[64], xs[64];
-    int ny = ref_starts(h, ty, ov, ys), nx = ref_starts(w, tx, ov, xs);
-    double *out = calloc((size_t)(3 * oh * ow), sizeof(double));
-    double *div = calloc((size_t)(oh * ow), sizeof(double));
+/* What a reference pass tiles: a latent to decode or an (already cropped) image window
+ * to encode, and how many output pixels one input pixel makes (num / den). */
+typedef struct ref_src {
+    const tensor *t;       /* latent (1,c,h,w) or image (1,H,W,C) */
+    int encode;
+    int64_t y0, x0;        /* crop offset of the image */
+    int64_t h, w;          /* input size (after the crop) */
+    int64_t oc, num, den;  /* output channels; scale num/den */
+} ref_src;
+
+static tensor *ref_run(vae *v, const ref_src *s, int64_t y, int64_t x, int64_t h, int64_t w) {
     char err[256];
+    if (s->encode)
+        return must(vae_encode_window(v, s->t, s->y0 + y, s->x0 + x, h, w, err, sizeof(err)), err);
+    int64_t c = s->t->ne[1];
+    tensor *win = tensor_new(DT_F32, 4, (int64_t[]){1, c, h, w});
+    for (int64_t k = 0; k < c; k++)
+        for (int64_t r = 0; r < h; r++)
+            for (int64_t q = 0; q < w; q++)
+                ((float *)win->data)[(k * h + r) * w + q] =
+                    ((const float *)s->t->data)[(k * s->h + y + r) * s->w + x + q];
+    tensor *raw = must(vae_decode_raw(v, win, err, sizeof(err)), err);
+    tensor_free(win);
+    return raw;
+}
+
+/* One tiled_scale pass recomputed in double: acc (oc, oh, ow) += blend of the tiles. */
+static void ref_pass(vae *v, const ref_src *s, int64_t ty, int64_t tx, int64_t ov, double *acc) {
+    int64_t oh = s->h * s->num / s->den, ow = s->w * s->num / s->den, f = ov * s->num / s->den;
+    int64_t ys[64], xs[64];
+    int ny = ref_starts(s->h, ty, ov, ys), nx = ref_starts(s->w, tx, ov, xs);
+    double *out = calloc((size_t)(s->oc * oh * ow), sizeof(double));
+    double *div = calloc((size_t)(oh * ow), sizeof(double));
     for (int a = 0; a < ny; a++)
         for (int b = 0; b < nx; b++) {
-            int64_t ly = ty < h - ys[a] ? ty : h - ys[a], lx = tx < w - xs[b] ? tx : w - xs[b];
-            tensor *win = tensor_new(DT_F32, 4, (int64_t[]){1, c, ly, lx});
-            for (int64_t k = 0; k < c; k++)
-                for (int64_t y = 0; y < ly; y++)
-                    for (int64_t x = 0; x < lx; x++)
-                        ((float *)win->data)[(k * ly + y) * lx + x] =
-                            ((const float *)z->data)[(k * h + ys[a] + y) * w + xs[b] + x];
-            tensor *raw = must(vae_decode_raw(v, win, err, sizeof(err)), err);
-            int single = ny == 1 && nx == 1;
-            for (int64_t y = 0; y < 8 * ly; y++)
-                for (int64_t x = 0; x < 8 * lx; x++) {
-                    double m = single ? 1.0 : ref_ramp(y, 8 * ly, 8 * ov) * ref_ramp(x, 8 * lx, 8 * ov);
-                    int64_t o = (8 * ys[a] + y) * ow + 8 * xs[b] + x;
+            int64_t ly = ty < s->h - ys[a] ? ty : s->h - ys[a];
+            int64_t lx = tx < s->w - xs[b] ? tx : s->w - xs[b];
+            tensor *ps = ref_run(v, s, ys[a], xs[b], ly, lx);
+            int64_t th = ps->ne[2], tw = ps->ne[3];
+            int64_t oy = ys[a] * s->num / s->den, ox = xs[b] * s->num / s->den;
+            for (int64_t y = 0; y < th; y++)
+                for (int64_t x = 0; x < tw; x++) {
+                    double m = ny * nx == 1 ? 1.0 : ref_ramp(y, th, f) * ref_ramp(x, tw, f);
+                    int64_t o = (oy + y) * ow + ox + x;
                     div[o] += m;
-                    for (int k = 0; k < 3; k++)
-                        out[k * oh * ow + o] += m * ((float *)raw->data)[(k * 8 * ly + y) * 8 * lx + x];
+                    for (int64_t k = 0; k < s->oc; k++)
+                        out[k * oh * ow + o] += m * ((float *)ps->data)[(k * th + y) * tw + x];
                 }
-            tensor_free(win);
-            tensor_free(raw);
+            tensor_free(ps);
         }
-    for (int64_t i = 0; i < 3 * oh * ow; i++) acc[i] += out[i] / div[i % (oh * ow)];
+    for (int64_t i = 0; i < s->oc * oh * ow; i++) acc[i] += out[i] / div[i % (oh * ow)];
     free(out);
     free(div);
 }
@@ -187,9 +208,10 @@ static void test_tiled_decode_matches_reference(void **state) {
     tensor *tiled = must(vae_decode_tiled(f->v, z, 8, 8, 2, err, sizeof(err)), err);
     enum { OH = 128, OW = 128 };
     double *acc = calloc(3 * OH * OW, sizeof(double));
-    ref_pass(f->v, z, 16, 4, 2, acc);
-    ref_pass(f->v, z, 4, 16, 2, acc);
-    ref_pass(f->v, z, 8, 8, 2, acc);
+    ref_src src = {.t = z, .h = 16, .w = 16, .oc = 3, .num = 8, .den = 1};
+    ref_pass(f->v, &src, 16, 4, 2, acc);
+    ref_pass(f->v, &src, 4, 16, 2, acc);
+    ref_pass(f->v, &src, 8, 8, 2, acc);
     tensor *ref = tensor_new(DT_F32, 4, (int64_t[]){1, OH, OW, 3});
     for (int k = 0; k < 3; k++)
         for (int i = 0; i < OH * OW; i++) {
@@ -199,6 +221,34 @@ static void test_tiled_decode_matches_reference(void **state) {
     check("decode_tiled(8,8,2) 16x16", tiled, ref, 1e-5);
     free(acc);
     tensor_free(z);
+    tensor_free(tiled);
+    tensor_free(ref);
+}
+
+/* A 70x68 image (the fixture image repeated) encoded with 32-px tiles overlapping by 8:
+ * the centre crop to 64x64 and the three passes, against the blend recomputed here. */
+static void test_tiled_encode_matches_reference(void **state) {
+    vae_fx *f = *state;
+    char err[256];
+    const tensor *src = model_fixture_get(f->fx, "vae.encode.input_image");
+    enum { H = 70, W = 68 };
+    tensor *img = tensor_new(DT_F32, 4, (int64_t[]){1, H, W, 3});
+    for (int y = 0; y < H; y++)
+        for (int x = 0; x < W; x++)
+            for (int k = 0; k < 3; k++)
+                ((float *)img->data)[(y * W + x) * 3 + k] =
+                    ((const float *)src->data)[((y % 64) * 64 + x % 64) * 3 + k];
+    tensor *tiled = must(vae_encode_tiled(f->v, img, 32, 32, 8, err, sizeof(err)), err);
+    double acc[4 * 8 * 8] = {0};
+    ref_src rs = {.t = img, .encode = 1, .y0 = 3, .x0 = 2, .h = 64, .w = 64, .oc = 4, .num = 1,
+                  .den = 8};
+    ref_pass(f->v, &rs, 32, 32, 8, acc);
+    ref_pass(f->v, &rs, 16, 64, 8, acc);
+    ref_pass(f->v, &rs, 64, 16, 8, acc);
+    tensor *ref = tensor_new(DT_F32, 4, (int64_t[]){1, 4, 8, 8});
+    for (int i = 0; i < 4 * 8 * 8; i++) ((float *)ref->data)[i] = (float)(acc[i] / 3.0);
+    check("encode_tiled(32,32,8) 70x68", tiled, ref, 1e-5);
+    tensor_free(img);
     tensor_free(tiled);
     tensor_free(ref);
 }
@@ -226,6 +276,7 @@ int main(void) {
         cmocka_unit_test(test_encode_and_decode_back),
         cmocka_unit_test(test_tiled_single_tile_is_plain),
         cmocka_unit_test(test_tiled_decode_matches_reference),
+        cmocka_unit_test(test_tiled_encode_matches_reference),
         cmocka_unit_test(test_rejects_bad_input),
     };
     const struct CMUnitTest bf16[] = {
