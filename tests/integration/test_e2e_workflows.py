@@ -55,8 +55,8 @@ def run(d, prompt):
         while True:
             op, data = ws.recv_data()
             if op == websocket.ABNF.OPCODE_BINARY:
-                assert data[:4] == b"\0\0\0\1" and data[4:8] == b"\0\0\0\1"   # PREVIEW_IMAGE, JPEG
-                assert data[8:10] == b"\xff\xd8"
+                assert data[:4] == b"\0\0\0\1" and data[4:8] == b"\0\0\0\2"   # PREVIEW_IMAGE, PNG
+                assert data[8:16] == b"\x89PNG\r\n\x1a\n"
                 previews += 1
                 continue
             m = json.loads(data)
