@@ -12,6 +12,7 @@ daemon's peak RSS (VmHWM).
 import argparse
 import json
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -60,6 +61,7 @@ def main():
     with open(f"/proc/{d.proc.pid}/status") as f:
         hwm = next(line.split()[1] for line in f if line.startswith("VmHWM"))
     d.stop()
+    shutil.rmtree(base)
     print(f"txt2img {a.size}x{a.size}, {a.steps} steps: prompt {total:.1f} s (cold, incl. checkpoint load), "
           f"steps 1..{a.steps} {last - first:.1f} s, peak RSS {int(hwm) / 1024:.0f} MiB")
 

@@ -12,6 +12,7 @@ import copy
 import io
 import json
 import os
+import shutil
 import subprocess
 import uuid
 
@@ -41,6 +42,7 @@ def sd():
     d = Daemon(["--tokenizer-dir", TOKENIZER, "--preview-method", "latent2rgb"], base=base).wait_ready()
     yield d
     assert d.stop() == 0
+    shutil.rmtree(base)
 
 
 def run(d, prompt):
