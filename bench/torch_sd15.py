@@ -68,8 +68,21 @@ def sdpa(q, k, v, attn_mask=None):
     return s.softmax(-1) @ v
 
 
+class GroupNorm32(nn.GroupNorm):
+    """Normalizes in fp32 under autocast, as torch 2.x's CPU autocast does by itself;
+    torch 1.13 would hand bf16 activations to fp32 weights and fail."""
+
+    def forward(self, x):
+        return F.group_norm(x.float(), self.num_groups, self.weight, self.bias, self.eps).to(x.dtype)
+
+
+class LayerNorm32(nn.LayerNorm):
+    def forward(self, x):
+        return F.layer_norm(x.float(), self.normalized_shape, self.weight, self.bias, self.eps).to(x.dtype)
+
+
 def gn(c, eps):
-    return nn.GroupNorm(32, c, eps=eps)
+    return GroupNorm32(32, c, eps=eps)
 
 
 class ResBlock(nn.Module):
@@ -121,7 +134,7 @@ class TBlock(nn.Module):
         self.attn2 = Attention(dim, 768, heads)
         self.ff = nn.Module()
         self.ff.net = nn.Sequential(GEGLU(dim), nn.Identity(), nn.Linear(dim * 4, dim))
-        self.norm1, self.norm2, self.norm3 = nn.LayerNorm(dim), nn.LayerNorm(dim), nn.LayerNorm(dim)
+        self.norm1, self.norm2, self.norm3 = LayerNorm32(dim), LayerNorm32(dim), LayerNorm32(dim)
 
     def forward(self, x, c):
         x = x + self.attn1(self.norm1(x))
@@ -295,7 +308,7 @@ class CLIPLayer(nn.Module):
         self.self_attn = nn.Module()
         for n in ("q_proj", "k_proj", "v_proj", "out_proj"):
             setattr(self.self_attn, n, nn.Linear(768, 768))
-        self.layer_norm1, self.layer_norm2 = nn.LayerNorm(768), nn.LayerNorm(768)
+        self.layer_norm1, self.layer_norm2 = LayerNorm32(768), LayerNorm32(768)
         self.mlp = nn.Module()
         self.mlp.fc1, self.mlp.fc2 = nn.Linear(768, 3072), nn.Linear(3072, 768)
 
@@ -318,7 +331,7 @@ class CLIPText(nn.Module):
         self.embeddings.position_embedding = nn.Embedding(77, 768)
         self.encoder = nn.Module()
         self.encoder.layers = nn.ModuleList([CLIPLayer() for _ in range(12)])
-        self.final_layer_norm = nn.LayerNorm(768)
+        self.final_layer_norm = LayerNorm32(768)
 
     def forward(self, ids):
         x = self.embeddings.token_embedding(ids) + self.embeddings.position_embedding.weight[None]
