@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Time and peak RSS of one txt2img prompt through the API (docs/readme/90-e2e.md).
+"""Time and peak RSS of one txt2img prompt through the API (README.md, "txt2img, img2img, inpaint and hires fix").
 
     /usr/bin/python3 scripts/e2e-measure.py [--size 512] [--steps 20] [--ckpt build/sd15-synth.safetensors]
 

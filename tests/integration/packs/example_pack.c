@@ -1,5 +1,5 @@
 /* example_pack.c -- an external node pack, built as a shared object by
- * test_graph_packs.py: the example of docs/readme/20-graph.md. */
+ * test_graph_packs.py: the example of README.md ("Writing a node"). */
 #include "comfyui_ipex/node.h"
 
 static int add_run(ci_call *c) {
