@@ -6,6 +6,8 @@
  */
 #include "base/folders.h"
 
+#include "base/dirwalk.h"
+
 #include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
@@ -464,27 +466,14 @@ int folders_accepts(int i, const char *filename) {
     }
 }
 
-static void walk(const char *root, const char *rel, int depth, int folder_idx, str_list *out) {
-    if (depth > 32) return;    /* symlink loops */
-    char dir[PATH_MAX];
-    if (snprintf(dir, sizeof dir, "%s%s%s", root, rel[0] ? "/" : "", rel) >= (int)sizeof dir) return;
-    DIR *d = opendir(dir);
-    if (!d) return;
-    struct dirent *e;
-    while ((e = readdir(d))) {
-        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
-        char child_rel[PATH_MAX], child[PATH_MAX];
-        if (snprintf(child_rel, sizeof child_rel, "%s%s%s", rel, rel[0] ? "/" : "", e->d_name) >= (int)sizeof child_rel) continue;
-        if (snprintf(child, sizeof child, "%s/%s", dir, e->d_name) >= (int)sizeof child) continue;
-        struct stat st;
-        if (stat(child, &st)) continue;
-        if (S_ISDIR(st.st_mode)) {
-            if (strcmp(e->d_name, ".git")) walk(root, child_rel, depth + 1, folder_idx, out);
-        } else if (folders_accepts(folder_idx, child_rel)) {
-            str_list_push(out, child_rel);
-        }
-    }
-    closedir(d);
+typedef struct walk_ctx { int folder_idx; str_list *out; } walk_ctx;
+
+/* Model folders follow symlinks (users link their model stores in) and skip .git. */
+static int walk_visit(void *ud, const char *rel, const char *name, const struct stat *st) {
+    walk_ctx *w = ud;
+    if (S_ISDIR(st->st_mode)) return strcmp(name, ".git") != 0;
+    if (folders_accepts(w->folder_idx, rel)) str_list_push(w->out, rel);
+    return 0;
 }
 
 static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
@@ -493,7 +482,8 @@ int folders_list(const char *name, str_list *out) {
     int idx = folders_find(name, 1);
     if (idx < 0) return -1;
     str_list all = {0};
-    for (int k = 0; k < reg.folders[idx].n_paths; k++) walk(reg.folders[idx].paths[k], "", 0, idx, &all);
+    walk_ctx w = {idx, &all};
+    for (int k = 0; k < reg.folders[idx].n_paths; k++) dirwalk(reg.folders[idx].paths[k], "", 1, walk_visit, &w);
     if (all.n) qsort(all.items, (size_t)all.n, sizeof(char *), cmp_str);
     for (int i = 0; i < all.n; i++)
         if (i == 0 || strcmp(all.items[i], all.items[i - 1])) str_list_push(out, all.items[i]);

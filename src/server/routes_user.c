@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "base/dirwalk.h"
 #include "base/folders.h"
 #include "server/mime.h"
 #include "server/routes.h"
@@ -339,38 +340,24 @@ ROUTE(route_userdata_list) {
     http_reply_json(res, 200, arr);
 }
 
-/* /v2/userdata: files and directories, recursively, relative to the user root. */
-static void list_v2(const char *root, const char *rel, int depth, cJSON *out) {
-    if (depth > 32) return;
-    char dir[PATH_MAX];
-    if (snprintf(dir, sizeof dir, "%s%s%s", root, rel[0] ? "/" : "", rel) >= (int)sizeof dir) return;
-    DIR *d = opendir(dir);
-    if (!d) return;
-    struct dirent *e;
-    while ((e = readdir(d))) {
-        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
-        char child_rel[PATH_MAX], child[PATH_MAX];
-        if (snprintf(child_rel, sizeof child_rel, "%s%s%s", rel, rel[0] ? "/" : "", e->d_name) >= (int)sizeof child_rel) continue;
-        if (snprintf(child, sizeof child, "%s/%s", dir, e->d_name) >= (int)sizeof child) continue;
-        struct stat st;
-        if (lstat(child, &st)) continue;
-        cJSON *o = cJSON_CreateObject();
-        cJSON_AddStringToObject(o, "name", e->d_name);
-        cJSON_AddStringToObject(o, "path", child_rel);
-        if (S_ISDIR(st.st_mode)) {
-            cJSON_AddStringToObject(o, "type", "directory");
-            cJSON_AddItemToArray(out, o);
-            list_v2(root, child_rel, depth + 1, out);
-            continue;
-        }
-        cJSON_AddStringToObject(o, "type", "file");
-        cJSON_AddNumberToObject(o, "size", (double)st.st_size);
-        char t[64];
-        http_py_float((double)st.st_mtim.tv_sec + (double)st.st_mtim.tv_nsec / 1e9, t, sizeof t);
-        cJSON_AddRawToObject(o, "modified", t);
-        cJSON_AddItemToArray(out, o);
+/* /v2/userdata: files and directories, recursively, relative to the user root; links
+ * are not followed (they could lead out of it). */
+static int list_v2_visit(void *ud, const char *rel, const char *name, const struct stat *st) {
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "name", name);
+    cJSON_AddStringToObject(o, "path", rel);
+    if (S_ISDIR(st->st_mode)) {
+        cJSON_AddStringToObject(o, "type", "directory");
+        cJSON_AddItemToArray(ud, o);
+        return 1;
     }
-    closedir(d);
+    cJSON_AddStringToObject(o, "type", "file");
+    cJSON_AddNumberToObject(o, "size", (double)st->st_size);
+    char t[64];
+    http_py_float((double)st->st_mtim.tv_sec + (double)st->st_mtim.tv_nsec / 1e9, t, sizeof t);
+    cJSON_AddRawToObject(o, "modified", t);
+    cJSON_AddItemToArray(ud, o);
+    return 0;
 }
 
 static int v2_order(const void *a, const void *b) {
@@ -402,7 +389,7 @@ ROUTE(route_userdata_v2) {
     cJSON *flat = cJSON_CreateArray();
     size_t plen = strlen(prefix);
     while (plen && prefix[plen - 1] == '/') prefix[--plen] = '\0';
-    list_v2(root, prefix, 0, flat);
+    dirwalk(root, prefix, 0, list_v2_visit, flat);
     int n = cJSON_GetArraySize(flat);
     cJSON **items = n ? malloc(sizeof(cJSON *) * (size_t)n) : NULL;
     int k = 0;
