@@ -20,7 +20,7 @@ const api = new Api()
 const graph = new LGraph()
 const canvasEl = $('graph-canvas')
 const canvas = new LGraphCanvas(canvasEl, graph)
-const state = { running: null, promptIds: new Set(), errorNodes: new Set() }
+const state = { running: null, errorNodes: new Set() }
 window.app = { api, graph, canvas, state }
 
 // ---- layout ------------------------------------------------------------------------------
@@ -116,7 +116,7 @@ function markNodeError(id, lines) {
   node.color = '#c33'
   node.boxcolor = '#f33'
   state.errorNodes.add(node.id)
-  for (const line of lines) node.title_error = line
+  node.title_error = lines.join('\n')
 }
 
 async function queue(front) {
@@ -125,8 +125,7 @@ async function queue(front) {
   for (let i = 0; i < count; i++) {
     const prompt = graphToPrompt(graph)
     try {
-      const res = await api.queuePrompt(prompt, graph.serialize(), front)
-      state.promptIds.add(res.prompt_id)
+      await api.queuePrompt(prompt, graph.serialize(), front)
     } catch (err) {
       const body = err.body || {}
       const lines = [body.error?.message || err.message]
