@@ -1,13 +1,16 @@
 #!/usr/bin/python3
 """Time and peak RSS of one txt2img prompt through the API (README.md, "txt2img, img2img, inpaint and hires fix").
 
-    /usr/bin/python3 scripts/e2e-measure.py [--size 512] [--steps 20] [--ckpt build/sd15-synth.safetensors]
+    /usr/bin/python3 scripts/e2e-measure.py [--size 512] [--steps 20] [--prompts 2]
+        [--ckpt build/sd15-synth.safetensors] [--tokenizer-dir DIR] [-- DAEMON ARGS...]
 
 Starts build/comfyui-ipex on a fresh base directory with the checkpoint linked in,
-queues workflows/txt2img.json at that size and step count, waits on the WebSocket
-for the end, and prints the prompt's wall time (cold: it includes loading the
-checkpoint), the sampling time between the first and last progress message, and the
-daemon's peak RSS (VmHWM).
+queues workflows/txt2img.json at that size and step count `--prompts` times (each with
+a new seed, so every prompt samples and decodes again), waits on the WebSocket for each
+to end, and prints per prompt its wall time (the first is cold: it includes loading the
+checkpoint), the sampling time between the first and last progress message, and at the
+end the daemon's peak RSS (VmHWM). Arguments after `--` go to the daemon
+(`-- --precision bf16 --opt-level O3`).
 """
 import argparse
 import json
@@ -24,24 +27,10 @@ import websocket  # noqa: E402
 from conftest import Daemon, SHARED  # noqa: E402
 
 
-def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--size", type=int, default=512)
-    ap.add_argument("--steps", type=int, default=20)
-    ap.add_argument("--ckpt", default=os.path.join(ROOT, "build", "sd15-synth.safetensors"))
-    a = ap.parse_args()
-    base = tempfile.mkdtemp(prefix="ci-measure-")
-    os.makedirs(os.path.join(base, "models", "checkpoints"))
-    os.symlink(os.path.abspath(a.ckpt), os.path.join(base, "models", "checkpoints", "sd15-synth.safetensors"))
-    d = Daemon(["--tokenizer-dir", os.path.join(SHARED, "tokenizer", "sd1")], base=base).wait_ready()
-    with open(os.path.join(ROOT, "workflows", "txt2img.json")) as f:
-        p = json.load(f)
-    p["5"]["inputs"]["width"] = p["5"]["inputs"]["height"] = a.size
-    p["3"]["inputs"]["steps"] = a.steps
-    cid = uuid.uuid4().hex
-    ws = websocket.create_connection(d.ws_url("/ws?clientId=" + cid), timeout=7200)
+def run_prompt(d, ws, cid, prompt):
+    """Queues one prompt and waits for its end: (wall s, first to last progress s)."""
     t0 = time.time()
-    r = d.post("/prompt", {"prompt": p, "client_id": cid})
+    r = d.post("/prompt", {"prompt": prompt, "client_id": cid})
     assert r.status == 200, r.text
     first = last = None
     while True:
@@ -52,18 +41,42 @@ def main():
         if m["type"] == "progress":
             last = time.time()
             first = first or last
-            print(f"step {m['data']['value']}/{m['data']['max']} {last - t0:.1f} s", flush=True)
         if m["type"] == "execution_error":
             sys.exit(json.dumps(m["data"]))
         if m["type"] == "executing" and m["data"]["node"] is None:
-            break
-    total = time.time() - t0
+            return time.time() - t0, (last - first) if first else 0.0
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--size", type=int, default=512)
+    ap.add_argument("--steps", type=int, default=20)
+    ap.add_argument("--prompts", type=int, default=2)
+    ap.add_argument("--ckpt", default=os.path.join(ROOT, "build", "sd15-synth.safetensors"))
+    ap.add_argument("--tokenizer-dir", default=os.path.join(SHARED, "tokenizer", "sd1"))
+    ap.add_argument("daemon_args", nargs="*")
+    a = ap.parse_args()
+    base = tempfile.mkdtemp(prefix="ci-measure-")
+    os.makedirs(os.path.join(base, "models", "checkpoints"))
+    os.symlink(os.path.abspath(a.ckpt), os.path.join(base, "models", "checkpoints", "sd15-synth.safetensors"))
+    d = Daemon(["--tokenizer-dir", a.tokenizer_dir, *a.daemon_args], base=base).wait_ready()
+    with open(os.path.join(ROOT, "workflows", "txt2img.json")) as f:
+        p = json.load(f)
+    p["5"]["inputs"]["width"] = p["5"]["inputs"]["height"] = a.size
+    p["3"]["inputs"]["steps"] = a.steps
+    cid = uuid.uuid4().hex
+    ws = websocket.create_connection(d.ws_url("/ws?clientId=" + cid), timeout=7200)
+    for n in range(a.prompts):
+        p["3"]["inputs"]["seed"] = n
+        total, steps = run_prompt(d, ws, cid, p)
+        print(f"txt2img {a.size}x{a.size}, {a.steps} steps, prompt {n + 1}"
+              f"{' (cold, incl. checkpoint load)' if n == 0 else ''}: {total:.1f} s, "
+              f"steps 1..{a.steps} {steps:.1f} s", flush=True)
     with open(f"/proc/{d.proc.pid}/status") as f:
         hwm = next(line.split()[1] for line in f if line.startswith("VmHWM"))
     d.stop()
     shutil.rmtree(base)
-    print(f"txt2img {a.size}x{a.size}, {a.steps} steps: prompt {total:.1f} s (cold, incl. checkpoint load), "
-          f"steps 1..{a.steps} {last - first:.1f} s, peak RSS {int(hwm) / 1024:.0f} MiB")
+    print(f"daemon peak RSS {int(hwm) / 1024:.0f} MiB")
 
 
 if __name__ == "__main__":
