@@ -13,7 +13,7 @@ DATADIR ?= $(PREFIX)/share/comfyui-ipex
 VERSION := 0.1.0
 
 # Debian packages that ship .pc files; oneDNN 2.6 (libdnnl-dev) ships none.
-PKGS    := libmicrohttpd libcjson libpng libsystemd level-zero libcrypto libutf8proc
+PKGS    := libmicrohttpd libcjson libpng libsystemd level-zero libcrypto libutf8proc libcurl
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 

@@ -60,9 +60,11 @@ static int supported(const model_config *cfg, char *err, size_t errlen) {
     return -1;
 }
 
-/* --tokenizer-dir, BASE/models/tokenizers/sd1, or the installed data folder. */
+/* --tokenizer-dir, BASE/models/tokenizers/sd1, the installed data folder, or a download
+ * into BASE/models/tokenizers/sd1 (unless --no-download). */
 static tokenizer *find_tokenizer(char *err, size_t errlen) {
-    return tokenizer_find("sd1", folders_tokenizer_dir(), folders_base(), NULL, 0, err, errlen);
+    return tokenizer_find("sd1", folders_tokenizer_dir(), folders_base(), NULL, 0,
+                          folders_tokenizer_url(), err, errlen);
 }
 
 static sd_checkpoint *checkpoint_load(const char *path, char *err, size_t errlen) {
