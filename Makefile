@@ -13,7 +13,7 @@ DATADIR ?= $(PREFIX)/share/comfyui-ipex
 VERSION := 0.1.0
 
 # Debian packages that ship .pc files; oneDNN 2.6 (libdnnl-dev) ships none.
-PKGS    := libmicrohttpd libcjson libpng libsystemd level-zero libcrypto libutf8proc
+PKGS    := libmicrohttpd libcjson libpng libsystemd level-zero libcrypto libutf8proc libcurl
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
@@ -67,10 +67,12 @@ $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(TEST_SUPPORT:%.c=$(BUILD)/obj/%.
 unit: deps $(PROGRAMS) $(TESTS)
 
 # The synthetic SD1.5 checkpoint (2.1 GB, shared/spec/synthetic-checkpoint.md) that the
-# io, CLIP and UNet tests read; rebuilt only when missing or the key list changes.
+# io, CLIP and UNet tests read. Its layout comes from our own model code (synth-ckpt
+# --model sd15; test_synth checks it equals shared/fixtures/sd15/keys.tsv), so it needs
+# nothing outside the repository; written only when missing.
 SD15_SYNTH := $(BUILD)/sd15-synth.safetensors
-$(SD15_SYNTH): $(SHARED)/fixtures/sd15/keys.tsv | $(BUILD)/synth-ckpt
-	$(BUILD)/synth-ckpt --keys $< --seed 20261126 --out $@
+$(SD15_SYNTH): | $(BUILD)/synth-ckpt
+	$(BUILD)/synth-ckpt --model sd15 --seed 20261126 --out $@
 unit: $(SD15_SYNTH)
 
 # The whole suite: unit tests, fuzz smoke runs, integration tests against the daemon.
@@ -82,11 +84,12 @@ asan:
 	$(MAKE) BUILD=build-asan OPT=-O1 SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" test
 
 # With no checkpoint of its own, comfyui-data gets the synthetic SD1.5 one (noise by
-# design) so the default txt2img graph runs out of the box.
-run: deps all ui $(SD15_SYNTH)
-	@mkdir -p comfyui-data/models/checkpoints
-	@[ -n "$$(ls -A comfyui-data/models/checkpoints)" ] || ln -s $(abspath $(SD15_SYNTH)) comfyui-data/models/checkpoints/sd15-synth.safetensors
-	$(BUILD)/comfyui-ipex --base-directory ./comfyui-data --tokenizer-dir $(TOKENIZER_DIR)
+# design) so the default txt2img graph runs out of the box: the daemon writes it on its
+# first start (--synthetic-default). The tokenizer is TOKENIZER_DIR when that exists,
+# else the daemon's search, which downloads it into comfyui-data/models/tokenizers/sd1.
+run: deps all ui
+	$(BUILD)/comfyui-ipex --base-directory ./comfyui-data --synthetic-default \
+	  $(if $(wildcard $(TOKENIZER_DIR)/vocab.json),--tokenizer-dir $(TOKENIZER_DIR))
 
 # The web UI bundle (ui/dist), served at / by the daemon.
 ui: ui/dist/index.html
@@ -96,8 +99,9 @@ ui/dist/index.html: ui/package.json ui/package-lock.json ui/index.html ui/vite.c
 clean:
 	rm -rf build build-asan
 
-# Installs the programs, the CLIP tokenizer data (DATADIR/tokenizers/sd1, the daemon's
-# compiled-in default), the node ABI headers, the example workflows and their JSON Schema,
+# Installs the programs, the CLIP tokenizer data when TOKENIZER_DIR has it
+# (DATADIR/tokenizers/sd1, the daemon's compiled-in default; without it the daemon
+# downloads the files on first use), the node ABI headers, the example workflows and their JSON Schema,
 # the web UI bundle when it was built (`make ui`; to DATADIR/ui),
 # and the systemd units (ExecStart pointed at PREFIX/bin), sysusers and tmpfiles snippets.
 # DESTDIR stages the whole tree elsewhere (packaging).
@@ -107,7 +111,7 @@ HEADERS  := $(wildcard include/comfyui_ipex/*.h)
 EXAMPLES := $(filter-out workflows/schema.json,$(wildcard workflows/*.json))
 install: all
 	$(if $(PROGRAMS),install -Dm755 -t $(DESTDIR)$(PREFIX)/bin $(PROGRAMS))
-	install -Dm644 -t $(DESTDIR)$(DATADIR)/tokenizers/sd1 $(TOKENIZER_DIR)/*
+	$(if $(wildcard $(TOKENIZER_DIR)/vocab.json),install -Dm644 -t $(DESTDIR)$(DATADIR)/tokenizers/sd1 $(TOKENIZER_DIR)/*)
 	$(if $(HEADERS),install -Dm644 -t $(DESTDIR)$(PREFIX)/include/comfyui_ipex $(HEADERS))
 	install -Dm644 -t $(DESTDIR)$(DATADIR)/workflows $(EXAMPLES)
 	install -Dm644 workflows/schema.json $(DESTDIR)$(DATADIR)/workflow-schema.json

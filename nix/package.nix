@@ -21,6 +21,7 @@
 , systemd
 , openssl
 , utf8proc
+, curl
 }:
 
 let
@@ -57,7 +58,7 @@ stdenv.mkDerivation {
   };
 
   nativeBuildInputs = [ pkg-config ];
-  buildInputs = [ libmicrohttpd oneDNN_2 level-zero cjson libpng stb systemd openssl utf8proc ];
+  buildInputs = [ libmicrohttpd oneDNN_2 level-zero cjson libpng stb systemd openssl utf8proc curl ];
 
   # The Makefile looks for stb's headers where Debian puts them (/usr/include/stb).
   env.NIX_CFLAGS_COMPILE = "-I${stb}/include/stb";

@@ -4,7 +4,7 @@
 set -euo pipefail
 
 BUILD_PKGS=(build-essential pkg-config clang libmicrohttpd-dev libdnnl-dev libze-dev
-  libcjson-dev libpng-dev libstb-dev libsystemd-dev libssl-dev libutf8proc-dev libcmocka-dev)
+  libcjson-dev libpng-dev libstb-dev libsystemd-dev libssl-dev libutf8proc-dev libcurl4-openssl-dev libcmocka-dev)
 TEST_PKGS=(python3 python3-numpy python3-pil python3-pytest python3-websocket nodejs chromium
   systemd python3-jsonschema nix-bin)
 EXTRA_PKGS=(${COMFYUI_IPEX_EXTRA_PKGS:-})

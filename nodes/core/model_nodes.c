@@ -60,9 +60,11 @@ static int supported(const model_config *cfg, char *err, size_t errlen) {
     return -1;
 }
 
-/* --tokenizer-dir, BASE/models/tokenizers/sd1, or the installed data folder. */
+/* --tokenizer-dir, BASE/models/tokenizers/sd1, the installed data folder, or a download
+ * into BASE/models/tokenizers/sd1 (unless --no-download). */
 static tokenizer *find_tokenizer(char *err, size_t errlen) {
-    return tokenizer_find("sd1", folders_tokenizer_dir(), folders_base(), NULL, 0, err, errlen);
+    return tokenizer_find("sd1", folders_tokenizer_dir(), folders_base(), NULL, 0,
+                          folders_tokenizer_url(), err, errlen);
 }
 
 static sd_checkpoint *checkpoint_load(const char *path, char *err, size_t errlen) {
@@ -78,9 +80,10 @@ static sd_checkpoint *checkpoint_load(const char *path, char *err, size_t errlen
     if (model_detect(file, &ck->cfg, err, errlen) || supported(&ck->cfg, err, errlen)) goto fail;
     ms_init_sd15(&ck->ms);
     vae_config vc = vae_config_sd();
+    /* The tokenizer first: it is cheap to find (or to fail to find, or download). */
+    if (!(ck->tok = find_tokenizer(err, errlen))) goto fail;
     if (!(ck->unet = unet_load(file, ck->cfg.unet_prefix, &ck->cfg.unet, err, errlen))) goto fail;
     if (!(ck->vae = vae_load(file, ck->cfg.vae_prefix, &vc, err, errlen))) goto fail;
-    if (!(ck->tok = find_tokenizer(err, errlen))) goto fail;
     if (!(ck->clip = clip_load(file, ck->cfg.clip_l_prefix, ck->tok, &cerr))) {
         snprintf(err, errlen, "%s", cerr ? cerr : "cannot load the text encoder");
         free(cerr);

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "base/log.h"
+#include "models/tokenizer_bpe.h"
 
 typedef enum { ARG_NONE, ARG_ONE, ARG_OPT, ARG_MANY } opt_arity;
 
@@ -98,6 +99,9 @@ SETTER(set_temp) { return copy_str(cfg->temp_dir, sizeof cfg->temp_dir, v, "temp
 SETTER(set_user) { return copy_str(cfg->user_dir, sizeof cfg->user_dir, v, "user-directory", err, errlen); }
 SETTER(set_front_end) { return copy_str(cfg->front_end_root, sizeof cfg->front_end_root, v, "front-end-root", err, errlen); }
 SETTER(set_tokenizer) { return copy_str(cfg->tokenizer_dir, sizeof cfg->tokenizer_dir, v, "tokenizer-dir", err, errlen); }
+SETTER(set_tokenizer_url) { return copy_str(cfg->tokenizer_url, sizeof cfg->tokenizer_url, v, "tokenizer-url", err, errlen); }
+SETTER(set_no_download) { (void)err, (void)errlen; cfg->no_download = flag_true(v); return 0; }
+SETTER(set_synthetic_default) { (void)err, (void)errlen; cfg->synthetic_default = flag_true(v); return 0; }
 SETTER(set_quick_test) { (void)err, (void)errlen; cfg->quick_test = flag_true(v); return 0; }
 SETTER(set_extra_paths) {
     if (cfg->n_extra_model_paths >= CFG_MAX_LIST)
@@ -239,6 +243,9 @@ static const option_def options[] = {
     {"extra-model-paths-config", ARG_MANY, NULL, set_extra_paths, "FILE...", "extra model folders (ComfyUI's extra_model_paths.yaml format)"},
     {"front-end-root", ARG_ONE, NULL, set_front_end, "DIR", "serve this frontend build at /"},
     {"tokenizer-dir", ARG_ONE, NULL, set_tokenizer, "DIR", "CLIP tokenizer folder (default: the installed sd1 tokenizer)"},
+    {"tokenizer-url", ARG_ONE, NULL, set_tokenizer_url, "URL", "download the sd1 tokenizer from URL/vocab.json and URL/merges.txt when none is found (default: Hugging Face openai/clip-vit-large-patch14)"},
+    {"no-download", ARG_NONE, NULL, set_no_download, NULL, "never download anything (a missing tokenizer is an error)"},
+    {"synthetic-default", ARG_NONE, NULL, set_synthetic_default, NULL, "with no checkpoint in models/checkpoints, write the synthetic SD1.5 one there at start (noise by design)"},
     {"quick-test-for-ci", ARG_NONE, NULL, set_quick_test, NULL, "start everything, then exit 0"},
     {"preview-method", ARG_ONE, NULL, set_preview, "METHOD", "live previews: none|auto|latent2rgb|taesd (default none)"},
     {"preview-size", ARG_ONE, NULL, set_preview_size, "N", "largest preview edge (default 512)"},
@@ -311,6 +318,7 @@ void config_defaults(app_config *cfg) {
     cfg->max_history = 10000;
     cfg->cache_size_mb = 8192;
     strcpy(cfg->default_hash, "sha256");
+    strcpy(cfg->tokenizer_url, TOKENIZER_SD1_URL);
     cfg->backend = (backend_config){.accel = ACCEL_AUTO, .opt = OPT_O1, .prec = PREC_FP32, .threads = 0, .jit = 1};
 }
 

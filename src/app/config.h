@@ -41,6 +41,10 @@ typedef struct app_config {
     char user_dir[1024];
     char front_end_root[1024];   /* "" = the bundled UI when it is found */
     char tokenizer_dir[1024];    /* CLIP tokenizer files (vocab.json, merges.txt) */
+    char tokenizer_url[1024];    /* where they are downloaded from when none is found */
+    int no_download;             /* --no-download: never fetch anything */
+    int synthetic_default;       /* write the synthetic SD1.5 checkpoint into an empty
+                                    models/checkpoints at start */
     char extra_model_paths[CFG_MAX_LIST][1024];
     int n_extra_model_paths;
     /* behaviour */

@@ -21,6 +21,7 @@
 
 #include "app/config.h"
 #include "app/packs.h"
+#include "app/synthetic.h"
 #include "backend/backend.h"
 #include "base/folders.h"
 #include "base/log.h"
@@ -176,15 +177,17 @@ int main(int argc, char **argv) {
     const char *extra[CFG_MAX_LIST];
     for (int i = 0; i < cfg.n_extra_model_paths; i++) extra[i] = cfg.extra_model_paths[i];
     folders_config fc = {cfg.base_dir, cfg.output_dir, cfg.input_dir, cfg.temp_dir, cfg.user_dir, extra,
-                         cfg.n_extra_model_paths, cfg.tokenizer_dir};
+                         cfg.n_extra_model_paths, cfg.tokenizer_dir,
+                         cfg.no_download ? NULL : cfg.tokenizer_url};
     if (folders_init(&fc, err, sizeof err)) {
         log_error("%s", err);
         logbuf_stop();
         return 1;
     }
     log_startup(&cfg);
-    sd_notify(0, "STATUS=Starting the compute engine");
     int rc = 1;
+    if (cfg.synthetic_default) synthetic_default_ensure();
+    sd_notify(0, "STATUS=Starting the compute engine");
     if (start_engine(&cfg)) goto out_folders;
     sd_notify(0, "STATUS=Starting the graph worker");
     if (start_graph(&cfg)) goto out_engine;

@@ -36,6 +36,7 @@ typedef struct folder {
 static struct {
     char base[PATH_MAX], models[PATH_MAX], output[PATH_MAX], input[PATH_MAX], temp[PATH_MAX], user[PATH_MAX];
     char tokenizer[PATH_MAX];
+    char tokenizer_url[2048];
     folder folders[MAX_FOLDERS];
     int n;
 } reg;
@@ -379,6 +380,7 @@ int folders_init(const folders_config *cfg, char *err, size_t errlen) {
     join(reg.temp, sizeof reg.temp, temp_parent, "temp");
 
     if (cfg->tokenizer_dir && cfg->tokenizer_dir[0]) absolute(cfg->tokenizer_dir, reg.tokenizer, sizeof reg.tokenizer);
+    if (cfg->tokenizer_url) snprintf(reg.tokenizer_url, sizeof reg.tokenizer_url, "%s", cfg->tokenizer_url);
 
     register_defaults();
     for (int i = 0; i < cfg->n_extra_yaml; i++)
@@ -415,6 +417,8 @@ const char *folders_temp(void) { return reg.temp; }
 const char *folders_user(void) { return reg.user; }
 
 const char *folders_tokenizer_dir(void) { return reg.tokenizer[0] ? reg.tokenizer : NULL; }
+
+const char *folders_tokenizer_url(void) { return reg.tokenizer_url[0] ? reg.tokenizer_url : NULL; }
 
 const char *folders_for_type(const char *type) {
     if (!type) return NULL;

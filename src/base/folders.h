@@ -24,6 +24,7 @@ typedef struct folders_config {
     const char *const *extra_yaml;   /* extra_model_paths.yaml files */
     int n_extra_yaml;
     const char *tokenizer_dir;  /* --tokenizer-dir; NULL or "": search the defaults */
+    const char *tokenizer_url;  /* --tokenizer-url; NULL or "": no downloads */
 } folders_config;
 
 typedef struct str_list {
@@ -48,6 +49,8 @@ const char *folders_temp(void);
 const char *folders_user(void);
 /* --tokenizer-dir as given (absolute), or NULL: the override for tokenizer_find(). */
 const char *folders_tokenizer_dir(void);
+/* Where a missing tokenizer may be downloaded from, or NULL (--no-download). */
+const char *folders_tokenizer_url(void);
 /* "input", "output", "temp" -> that folder; anything else NULL. */
 const char *folders_for_type(const char *type);
 

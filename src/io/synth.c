@@ -98,6 +98,7 @@ int synth_fill(const st_item *it, uint64_t seed, uint64_t begin, uint64_t count,
     return 0;
 }
 
+/* Splits one line in place: it->name points into `line`. */
 static int synth_parse_line(char *line, st_item *it, char *err, size_t errlen, size_t lineno) {
     char *tab1 = strchr(line, '\t'), *tab2 = tab1 ? strchr(tab1 + 1, '\t') : NULL;
     if (!tab2) { snprintf(err, errlen, "line %zu: expected name<TAB>dtype<TAB>dims", lineno); return -1; }
@@ -118,7 +119,26 @@ static int synth_parse_line(char *line, st_item *it, char *err, size_t errlen, s
         it->ne[it->ndim++] = v;
         p = *end ? end + 1 : end;
     }
-    if (!(it->name = strdup(line))) { snprintf(err, errlen, "out of memory"); return -1; }
+    it->name = line;
+    return 0;
+}
+
+int synth_keys_add(synth_keys *k, const char *name, dtype dt, int ndim, const int64_t *ne) {
+    if (ndim < 0 || ndim > 8) return -1;
+    if (k->n == k->cap) {
+        size_t cap = k->cap ? k->cap * 2 : 256;
+        st_item *p = realloc(k->items, cap * sizeof *p);
+        if (!p) return -1;
+        k->items = p;
+        k->cap = cap;
+    }
+    st_item *it = &k->items[k->n];
+    memset(it, 0, sizeof *it);
+    if (!(it->name = strdup(name))) return -1;
+    it->dt = dt;
+    it->ndim = ndim;
+    for (int d = 0; d < ndim; d++) it->ne[d] = ne[d];
+    k->n++;
     return 0;
 }
 
@@ -127,27 +147,44 @@ int synth_keys_load(const char *path, synth_keys *out, char *err, size_t errlen)
     FILE *f = fopen(path, "r");
     if (!f) { snprintf(err, errlen, "%s: %s", path, strerror(errno)); return -1; }
     char *line = NULL;
-    size_t cap = 0, lineno = 0, alloc = 0;
+    size_t cap = 0, lineno = 0;
     ssize_t len;
     int rc = 0;
     while (!rc && (len = getline(&line, &cap, f)) >= 0) {
         lineno++;
         while (len && (line[len - 1] == '\n' || line[len - 1] == '\r')) line[--len] = 0;
         if (!len || line[0] == '#') continue;
-        if (out->n == alloc) {
-            alloc = alloc ? alloc * 2 : 256;
-            st_item *p = realloc(out->items, alloc * sizeof *p);
-            if (!p) { rc = -1; snprintf(err, errlen, "out of memory"); break; }
-            out->items = p;
-        }
-        memset(&out->items[out->n], 0, sizeof out->items[0]);
-        rc = synth_parse_line(line, &out->items[out->n], err, errlen, lineno);
-        if (!rc) out->n++;
+        st_item it;
+        rc = synth_parse_line(line, &it, err, errlen, lineno);
+        if (!rc && (rc = synth_keys_add(out, it.name, it.dt, it.ndim, it.ne)))
+            snprintf(err, errlen, "out of memory");
     }
     free(line);
     fclose(f);
     if (rc) synth_keys_free(out);
     return rc;
+}
+
+/* Position in safetensors' Dtype enum (BOOL, U8, I8, F8_E5M2, F8_E4M3, I16, U16, F16,
+ * BF16, I32, U32, F32, F64, I64, U64): its serializer sorts by it, descending. */
+static int synth_dtype_rank(dtype dt) {
+    static const int rank[DT_COUNT] = {
+        [DT_BOOL] = 0, [DT_U8] = 1, [DT_I8] = 2, [DT_F8_E5M2] = 3, [DT_F8_E4M3] = 4,
+        [DT_I16] = 5, [DT_F16] = 7, [DT_BF16] = 8, [DT_I32] = 9, [DT_F32] = 11,
+        [DT_F64] = 12, [DT_I64] = 13,
+    };
+    return rank[dt];
+}
+
+static int synth_item_cmp(const void *a, const void *b) {
+    const st_item *x = a, *y = b;
+    int rx = synth_dtype_rank(x->dt), ry = synth_dtype_rank(y->dt);
+    if (rx != ry) return ry - rx;
+    return strcmp(x->name, y->name);   /* compares as unsigned char: byte order */
+}
+
+void synth_keys_sort(synth_keys *k) {
+    if (k->n) qsort(k->items, k->n, sizeof *k->items, synth_item_cmp);
 }
 
 void synth_keys_free(synth_keys *k) {
@@ -156,7 +193,7 @@ void synth_keys_free(synth_keys *k) {
     memset(k, 0, sizeof *k);
 }
 
-/* Streams one tensor: fill a chunk, hash it, write it. */
+/* Streams one tensor: fill a chunk, hash it, write it (f NULL: hash only). */
 static int synth_write_tensor(const st_item *it, uint64_t seed, FILE *f, EVP_MD_CTX *md,
                               uint8_t *buf) {
     uint64_t numel = 1;
@@ -166,7 +203,7 @@ static int synth_write_tensor(const st_item *it, uint64_t seed, FILE *f, EVP_MD_
         uint64_t n = numel - at < SYNTH_CHUNK ? numel - at : SYNTH_CHUNK;
         if (synth_fill(it, seed, at, n, buf)) return -1;
         if (md && !EVP_DigestUpdate(md, buf, n * es)) return -1;
-        if (fwrite(buf, es, n, f) != n) return -1;
+        if (f && fwrite(buf, es, n, f) != n) return -1;
     }
     return 0;
 }
@@ -186,14 +223,16 @@ int synth_write(const synth_keys *k, uint64_t seed, const char *path, uint8_t sh
     uint8_t *h = st_header(k->items, k->n, meta, 3, &hlen);
     uint8_t *buf = malloc(SYNTH_CHUNK * 8);
     EVP_MD_CTX *md = sha256 ? EVP_MD_CTX_new() : NULL;
-    FILE *f = h && buf ? fopen(path, "wb") : NULL;
-    int ok = f && (!sha256 || (md && EVP_DigestInit_ex(md, EVP_sha256(), NULL) &&
-                               EVP_DigestUpdate(md, h, hlen)));
-    ok = ok && fwrite(h, 1, hlen, f) == hlen;
+    FILE *f = h && buf && path ? fopen(path, "wb") : NULL;
+    int ok = (f || (!path && sha256)) && h && buf &&
+             (!sha256 || (md && EVP_DigestInit_ex(md, EVP_sha256(), NULL) &&
+                          EVP_DigestUpdate(md, h, hlen)));
+    ok = ok && (!f || fwrite(h, 1, hlen, f) == hlen);
     for (size_t i = 0; ok && i < k->n; i++) ok = synth_write_tensor(&k->items[i], seed, f, md, buf) == 0;
     if (f && fclose(f) != 0) ok = 0;
     if (ok && md) ok = EVP_DigestFinal_ex(md, sha256, NULL) == 1;
-    if (!ok) snprintf(err, errlen, "%s: cannot write: %s", path, strerror(errno));
+    if (!ok) snprintf(err, errlen, "%s: cannot write: %s", path ? path : "(hash only)",
+                      strerror(errno));
     EVP_MD_CTX_free(md);
     free(buf);
     free(h);

@@ -16,11 +16,17 @@
 
 typedef struct synth_keys {
     st_item *items;     /* names are owned */
-    size_t n;
+    size_t n, cap;
 } synth_keys;
 
 /* Parses a key list file ("name\tdtype\td0,d1,..." per line). 0, or -1 with err set. */
 int synth_keys_load(const char *path, synth_keys *out, char *err, size_t errlen);
+/* Appends one tensor (the name is copied). 0, or -1 out of memory or over 8 dims. */
+int synth_keys_add(synth_keys *k, const char *name, dtype dt, int ndim, const int64_t *ne);
+/* Puts the list in the order the safetensors library writes a state dict: by dtype,
+ * widest-ranked first in its Dtype enum (I64 before F32 before F16 ...), then by name
+ * byte by byte. Key lists taken from real checkpoints (keys.tsv) come in this order. */
+void synth_keys_sort(synth_keys *k);
 void synth_keys_free(synth_keys *k);
 
 /* Stored bytes of elements [begin, begin + count) of tensor `it` into out
@@ -28,7 +34,8 @@ void synth_keys_free(synth_keys *k);
  * spec gives no values for (BOOL). */
 int synth_fill(const st_item *it, uint64_t seed, uint64_t begin, uint64_t count, void *out);
 
-/* Writes the whole file; when sha256 is not NULL it receives the file's digest. */
+/* Writes the whole file; when sha256 is not NULL it receives the file's digest. With path
+ * NULL nothing is written: the bytes are only hashed (sha256 is then required). */
 int synth_write(const synth_keys *k, uint64_t seed, const char *path, uint8_t sha256[32],
                 char *err, size_t errlen);
 

@@ -33,10 +33,20 @@ char *clip_errf(const char *fmt, ...) {
 
 /* ---- binding weights by name ---- */
 
-enum { DIM_D = -1, DIM_MLP = -2 };   /* symbolic dims in the key tables */
+enum { DIM_D = -1, DIM_MLP = -2, DIM_VOCAB = -3, DIM_POS = -4 };   /* symbolic dims */
 
 typedef struct { size_t off; const char *name; int ndim; int dims[2]; } clip_key;
 
+/* Outside the layers: offsets into clip_weights. */
+static const clip_key clip_global_keys[] = {
+    {offsetof(clip_weights, token_embedding), "embeddings.token_embedding.weight", 2, {DIM_VOCAB, DIM_D}},
+    {offsetof(clip_weights, position_embedding), "embeddings.position_embedding.weight", 2, {DIM_POS, DIM_D}},
+    {offsetof(clip_weights, final_layer_norm_w), "final_layer_norm.weight", 1, {DIM_D}},
+    {offsetof(clip_weights, final_layer_norm_b), "final_layer_norm.bias", 1, {DIM_D}},
+};
+#define CLIP_GLOBAL_KEYS (sizeof clip_global_keys / sizeof *clip_global_keys)
+
+/* Inside encoder layer N: offsets into clip_layer. */
 static const clip_key clip_layer_keys[] = {
     {offsetof(clip_layer, layer_norm1_w), "layer_norm1.weight", 1, {DIM_D}},
     {offsetof(clip_layer, layer_norm1_b), "layer_norm1.bias", 1, {DIM_D}},
@@ -57,20 +67,41 @@ static const clip_key clip_layer_keys[] = {
 };
 #define CLIP_LAYER_KEYS (sizeof clip_layer_keys / sizeof *clip_layer_keys)
 
-/* HF-named weight `name` of encoder layer `layer` (-1: outside the layers) with the
+/* A key's shape for cfg. */
+static void clip_key_shape(const clip_key *k, const clip_config *cfg, int64_t ne[2]) {
+    for (int i = 0; i < k->ndim; i++) {
+        int d = k->dims[i];
+        ne[i] = d == DIM_D ? cfg->dim : d == DIM_MLP ? cfg->mlp : d == DIM_VOCAB ? cfg->vocab
+              : d == DIM_POS ? cfg->positions : d;
+    }
+}
+
+/* Calls fn on every weight of the text model (layer -1: outside the layers), in the
+ * order the model binds them; stops at the first non-zero return. */
+typedef int (*clip_visit_fn)(void *ctx, int layer, const clip_key *k);
+static int clip_walk(const clip_config *cfg, clip_visit_fn fn, void *ctx) {
+    for (size_t k = 0; k < CLIP_GLOBAL_KEYS; k++)
+        if (fn(ctx, -1, &clip_global_keys[k])) return -1;
+    for (int l = 0; l < cfg->layers; l++)
+        for (size_t k = 0; k < CLIP_LAYER_KEYS; k++)
+            if (fn(ctx, l, &clip_layer_keys[k])) return -1;
+    return 0;
+}
+
+/* HF-named weight `k` of encoder layer `layer` (-1: outside the layers) with the
  * expected shape, widened to an owned f32 copy. */
-static tensor *bind(const clip_source *s, const clip_config *cfg, int layer, const char *name,
-                    int ndim, const int *dims, char **err) {
+static tensor *bind(const clip_source *s, const clip_config *cfg, int layer, const clip_key *k,
+                    char **err) {
     int64_t ne[2], want[2];
-    for (int i = 0; i < ndim; i++)
-        ne[i] = want[i] = dims[i] == DIM_D ? cfg->dim : dims[i] == DIM_MLP ? cfg->mlp : dims[i];
+    clip_key_shape(k, cfg, ne);
+    want[0] = ne[0], want[1] = ne[1];
     char key[CLIP_KEY_MAX];
     int third;
-    clip_source_key(s, layer, name, key, sizeof key, &third);
+    clip_source_key(s, layer, k->name, key, sizeof key, &third);
     if (third) want[0] *= 3;
-    const tensor *t = ckpt_want(s->c, err, ndim, want, "%s", key);
+    const tensor *t = ckpt_want(s->c, err, k->ndim, want, "%s", key);
     if (!t) return NULL;
-    tensor *part = third ? tensor_view(t->dt, ndim, ne,
+    tensor *part = third ? tensor_view(t->dt, k->ndim, ne,
                                        (char *)t->data + (size_t)(third - 1) * (t->nbytes / 3))
                          : NULL;
     tensor *f = third && !part ? NULL : tensor_to_f32(part ? part : t);
@@ -122,30 +153,48 @@ static int clip_detect(const clip_source *s, clip_config *cfg, char **err) {
     return 0;
 }
 
-static int clip_bind(clip_model *m, const clip_source *s, char **err) {
-    clip_weights *w = &m->w;
-    const clip_config *cfg = &m->cfg;
-    static const int d[1] = {DIM_D};
-    int tok[2] = {cfg->vocab, DIM_D}, pos[2] = {cfg->positions, DIM_D};
-    w->token_embedding = bind(s, cfg, -1, "embeddings.token_embedding.weight", 2, tok, err);
-    w->position_embedding =
-        w->token_embedding ? bind(s, cfg, -1, "embeddings.position_embedding.weight", 2, pos, err)
-                           : NULL;
-    if (!w->position_embedding ||
-        !(w->final_layer_norm_w = bind(s, cfg, -1, "final_layer_norm.weight", 1, d, err)) ||
-        !(w->final_layer_norm_b = bind(s, cfg, -1, "final_layer_norm.bias", 1, d, err)))
-        return -1;
-    w->layers = calloc((size_t)cfg->layers, sizeof *w->layers);
-    if (!w->layers) { *err = clip_errf("out of memory"); return -1; }
-    for (int l = 0; l < cfg->layers; l++) {
-        for (size_t k = 0; k < CLIP_LAYER_KEYS; k++) {
-            const clip_key *key = &clip_layer_keys[k];
-            tensor *t = bind(s, cfg, l, key->name, key->ndim, key->dims, err);
-            if (!t) return -1;
-            *(tensor **)((char *)&w->layers[l] + key->off) = t;
-        }
-    }
+typedef struct { clip_model *m; const clip_source *s; char **err; } clip_binding;
+
+static int clip_bind_one(void *ctx, int layer, const clip_key *k) {
+    clip_binding *b = ctx;
+    tensor *t = bind(b->s, &b->m->cfg, layer, k, b->err);
+    if (!t) return -1;
+    char *base = layer < 0 ? (char *)&b->m->w : (char *)&b->m->w.layers[layer];
+    *(tensor **)(base + k->off) = t;
     return 0;
+}
+
+static int clip_bind(clip_model *m, const clip_source *s, char **err) {
+    m->w.layers = calloc((size_t)m->cfg.layers, sizeof *m->w.layers);
+    if (!m->w.layers) { *err = clip_errf("out of memory"); return -1; }
+    clip_binding b = {m, s, err};
+    return clip_walk(&m->cfg, clip_bind_one, &b);
+}
+
+typedef struct { const clip_source *s; const clip_config *cfg; synth_keys *keys; dtype dt; } clip_listing;
+
+static int clip_list_one(void *ctx, int layer, const clip_key *k) {
+    clip_listing *l = ctx;
+    int64_t ne[2];
+    char key[CLIP_KEY_MAX];
+    int third;
+    clip_key_shape(k, l->cfg, ne);
+    clip_source_key(l->s, layer, k->name, key, sizeof key, &third);
+    return synth_keys_add(l->keys, key, l->dt, k->ndim, ne);
+}
+
+int clip_keys(const char *prefix, const clip_config *cfg, synth_keys *keys, dtype dt, char **err) {
+    clip_source s = {.c = NULL};
+    snprintf(s.prefix, sizeof s.prefix, "%s", prefix);
+    clip_listing l = {&s, cfg, keys, dt};
+    *err = clip_walk(cfg, clip_list_one, &l) ? clip_errf("out of memory") : NULL;
+    return *err ? -1 : 0;
+}
+
+clip_config clip_config_l(void) {
+    return (clip_config){.dim = 768, .layers = 12, .heads = 768 / CLIP_HEAD_DIM, .mlp = 3072,
+                         .vocab = 49408, .positions = 77, .act = ACT_QUICK_GELU, .pad_id = 49407,
+                         .default_skip = -1, .layer_norm_hidden = 1};
 }
 
 /* Additive (positions, positions) mask: 0 on and below the diagonal, -FLT_MAX above. */

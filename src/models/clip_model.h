@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "io/ckpt.h"
+#include "io/synth.h"
 #include "models/tokenizer_bpe.h"
 #include "tensor/ops.h"
 
@@ -61,6 +62,12 @@ typedef struct clip_model clip_model;
  * the model; the checkpoint need not (weights are copied). */
 clip_model *clip_load(const ckpt *c, const char *prefix, const tokenizer *tok, char **err);
 void clip_free(clip_model *m);
+/* OpenAI's ViT-L/14 text model (SD1's clip_l), as clip_load detects it from the shapes. */
+clip_config clip_config_l(void);
+/* The checkpoint layout clip_load reads in Hugging Face naming under prefix for cfg:
+ * appends every weight it binds, in binding order, as dtype dt. 0, or -1 with *err set
+ * (malloc'd). */
+int clip_keys(const char *prefix, const clip_config *cfg, synth_keys *keys, dtype dt, char **err);
 const clip_config *clip_get_config(const clip_model *m);
 
 /* Folders searched for textual inversions named in prompts ("embedding:NAME"); the array

@@ -19,6 +19,11 @@ void model_loader_init(model_loader *ld, const ckpt *ck, const char *prefix,
     if (errlen) err[0] = '\0';
 }
 
+void model_loader_record(model_loader *ld, synth_keys *keys, dtype dt) {
+    ld->record = keys;
+    ld->record_dt = dt;
+}
+
 static void model_fail(model_loader *ld, const char *fmt, ...) {
     if (ld->failed) return;
     ld->failed = 1;
@@ -29,6 +34,7 @@ static void model_fail(model_loader *ld, const char *fmt, ...) {
 }
 
 static const tensor *model_lookup(const model_loader *ld, const char *key) {
+    if (!ld->ck) return NULL;
     char full[MODEL_PATH_MAX + 64];
     snprintf(full, sizeof(full), "%s%s", ld->prefix, key);
     return ckpt_get(ld->ck, full);
@@ -67,6 +73,13 @@ static void model_shape_str(char *buf, size_t len, int ndim, const int64_t *ne) 
 
 tensor *model_tensor(model_loader *ld, const char *key, int ndim, const int64_t *shape) {
     if (ld->failed) return NULL;
+    if (ld->record) {
+        char full[MODEL_PATH_MAX + 64];
+        snprintf(full, sizeof(full), "%s%s", ld->prefix, key);
+        if (synth_keys_add(ld->record, full, ld->record_dt, ndim, shape))
+            model_fail(ld, "out of memory listing '%s'", full);
+        return NULL;
+    }
     const tensor *src = model_lookup(ld, key);
     if (!src) {
         model_fail(ld, "checkpoint has no tensor '%s%s'", ld->prefix, key);

@@ -8,6 +8,12 @@
  * or wrong shape is recorded and every later bind is a no-op, so a loader reads as a
  * plain list of modules and checks once at the end.
  *
+ * Recording: a loader with no checkpoint can instead list what a model binds. Each
+ * bind appends prefix+key and the expected shape to a synth_keys list and binds
+ * nothing, so walking a model's loader with a configuration yields its checkpoint
+ * layout (models/sd15_keys.c) from the same code that reads real files. Binding code
+ * must therefore choose optional modules from its configuration, not from model_has.
+ *
  * Activations: ops carve every output from the current arena and nothing is freed
  * until the arena is reset. A model therefore runs each block inside a scope: the
  * block's ops use a scratch arena that is reset on entry, and only the block's result
@@ -21,6 +27,7 @@
 #include <stdint.h>
 
 #include "io/ckpt.h"
+#include "io/synth.h"
 #include "tensor/arena.h"
 #include "tensor/tensor.h"
 
@@ -41,16 +48,21 @@ typedef struct model_params {
 } model_params;
 
 typedef struct model_loader {
-    const ckpt *ck;
+    const ckpt *ck;         /* NULL while recording */
     const char *prefix;     /* "model.diffusion_model.", "first_stage_model." */
     model_params *params;   /* where bound tensors are recorded */
     char *err;
     size_t errlen;
     int failed;
+    synth_keys *record;     /* recording: where binds are listed, as dtype record_dt */
+    dtype record_dt;
 } model_loader;
 
 void model_loader_init(model_loader *ld, const ckpt *ck, const char *prefix,
                        model_params *params, char *err, size_t errlen);
+/* Switches a loader made with ck NULL to recording into `keys` (see above); every
+ * model_tensor then returns NULL and the loader fails only when out of memory. */
+void model_loader_record(model_loader *ld, synth_keys *keys, dtype dt);
 /* Binds prefix+key with the given shape, as f32 (vectors) or the weight dtype. */
 tensor *model_tensor(model_loader *ld, const char *key, int ndim, const int64_t *shape);
 /* True when prefix+key exists (optional modules: skip_connection, label_emb). */

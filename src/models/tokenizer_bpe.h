@@ -19,15 +19,21 @@ typedef struct tok_ids {
     size_t n, cap;
 } tok_ids;
 
+/* Where the sd1 files are downloaded from by default (the model ComfyUI's copy comes from). */
+#define TOKENIZER_SD1_URL "https://huggingface.co/openai/clip-vit-large-patch14/resolve/main"
+
 /* Load DIR/vocab.json and DIR/merges.txt. NULL with a message in err on failure. */
 tokenizer *tokenizer_load(const char *dir, char *err, size_t errlen);
 void tokenizer_free(tokenizer *t);
 /* Find and load a tokenizer folder named `name` (e.g. "sd1"), trying in order: override_dir
  * (--tokenizer-dir) if set, BASE/models/tokenizers/NAME, MODELS/tokenizers/NAME for each
- * extra models folder, then the build-time data folder. The error lists every place. */
+ * extra models folder, then the build-time data folder. When none has it and download_url
+ * is set (with base_dir), the files are fetched from download_url/FILE into
+ * BASE/models/tokenizers/NAME, sha256-checked, and loaded from there. The error lists
+ * every place and why a download did not happen or failed. */
 tokenizer *tokenizer_find(const char *name, const char *override_dir, const char *base_dir,
                           const char *const *extra_model_dirs, size_t n_extra,
-                          char *err, size_t errlen);
+                          const char *download_url, char *err, size_t errlen);
 
 int32_t tokenizer_start_id(const tokenizer *t);   /* <|startoftext|>, 49406 for CLIP */
 int32_t tokenizer_end_id(const tokenizer *t);     /* <|endoftext|>, 49407 */

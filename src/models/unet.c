@@ -257,8 +257,8 @@ static int unet_bind(unet *u, model_loader *ld) {
     return 0;
 }
 
-unet *unet_load(const ckpt *ck, const char *prefix, const unet_config *cfg, char *err,
-                size_t errlen) {
+/* A model with no weights yet, for cfg. NULL with a message. */
+static unet *unet_alloc(const unet_config *cfg, char *err, size_t errlen) {
     if (config_check(cfg, err, errlen)) return NULL;
     unet *u = calloc(1, sizeof(*u));
     if (!u) {
@@ -267,6 +267,13 @@ unet *unet_load(const ckpt *ck, const char *prefix, const unet_config *cfg, char
     }
     u->cfg = *cfg;
     u->time_embed_dim = 4 * cfg->model_channels;
+    return u;
+}
+
+unet *unet_load(const ckpt *ck, const char *prefix, const unet_config *cfg, char *err,
+                size_t errlen) {
+    unet *u = unet_alloc(cfg, err, errlen);
+    if (!u) return NULL;
     model_loader ld;
     model_loader_init(&ld, ck, prefix, &u->params, err, errlen);
     int rc = unet_bind(u, &ld);
@@ -278,6 +285,19 @@ unet *unet_load(const ckpt *ck, const char *prefix, const unet_config *cfg, char
         return NULL;
     }
     return u;
+}
+
+int unet_keys(const char *prefix, const unet_config *cfg, synth_keys *keys, dtype dt,
+              char *err, size_t errlen) {
+    unet *u = unet_alloc(cfg, err, errlen);
+    if (!u) return -1;
+    model_loader ld;
+    model_loader_init(&ld, NULL, prefix, &u->params, err, errlen);
+    model_loader_record(&ld, keys, dt);
+    int rc = unet_bind(u, &ld);
+    if (rc && !ld.failed) snprintf(err, errlen, "unet: out of memory");
+    unet_free(u);
+    return rc || ld.failed ? -1 : 0;
 }
 
 static void block_free(unet_block *b) {

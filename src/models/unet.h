@@ -17,6 +17,7 @@
 
 #include "io/ckpt.h"
 #include "io/detect.h"
+#include "io/synth.h"
 #include "tensor/tensor.h"
 
 typedef struct unet unet;
@@ -27,6 +28,10 @@ typedef struct unet unet;
 unet *unet_load(const ckpt *ck, const char *prefix, const unet_config *cfg, char *err,
                 size_t errlen);
 void unet_free(unet *u);
+/* The checkpoint layout unet_load reads for cfg: appends every tensor it binds under
+ * prefix, in binding order, as dtype dt. 0, or -1 with a message. */
+int unet_keys(const char *prefix, const unet_config *cfg, synth_keys *keys, dtype dt,
+              char *err, size_t errlen);
 const unet_config *unet_get_config(const unet *u);
 size_t unet_weight_bytes(const unet *u);
 /* Most bytes of activations live at once in the last call (arena peaks). */

@@ -168,6 +168,15 @@ static int config_check(const vae_config *c, char *err, size_t errlen) {
     return ok ? 0 : -1;
 }
 
+static void vae_bind(model_loader *ld, vae *v, const vae_config *cfg) {
+    int z2 = 2 * cfg->z_channels;
+    encoder_bind(ld, &v->encoder, cfg);
+    model_conv_bind(ld, &v->quant_conv, "quant_conv", z2, z2, 1);
+    model_conv_bind(ld, &v->post_quant_conv, "post_quant_conv", cfg->z_channels,
+                    cfg->z_channels, 1);
+    decoder_bind(ld, &v->decoder, cfg);
+}
+
 vae *vae_load(const ckpt *ck, const char *prefix, const vae_config *cfg, char *err,
               size_t errlen) {
     if (config_check(cfg, err, errlen)) return NULL;
@@ -179,12 +188,7 @@ vae *vae_load(const ckpt *ck, const char *prefix, const vae_config *cfg, char *e
     v->cfg = *cfg;
     model_loader ld;
     model_loader_init(&ld, ck, prefix, &v->params, err, errlen);
-    int z2 = 2 * cfg->z_channels;
-    encoder_bind(&ld, &v->encoder, cfg);
-    model_conv_bind(&ld, &v->quant_conv, "quant_conv", z2, z2, 1);
-    model_conv_bind(&ld, &v->post_quant_conv, "post_quant_conv", cfg->z_channels,
-                    cfg->z_channels, 1);
-    decoder_bind(&ld, &v->decoder, cfg);
+    vae_bind(&ld, v, cfg);
     int rc = model_chain_init(&v->chain);
     if (ld.failed || rc) {
         if (!ld.failed) snprintf(err, errlen, "vae: out of memory");
@@ -192,6 +196,17 @@ vae *vae_load(const ckpt *ck, const char *prefix, const vae_config *cfg, char *e
         return NULL;
     }
     return v;
+}
+
+int vae_keys(const char *prefix, const vae_config *cfg, synth_keys *keys, dtype dt,
+             char *err, size_t errlen) {
+    if (config_check(cfg, err, errlen)) return -1;
+    vae v = {.cfg = *cfg};
+    model_loader ld;
+    model_loader_init(&ld, NULL, prefix, &v.params, err, errlen);
+    model_loader_record(&ld, keys, dt);
+    vae_bind(&ld, &v, cfg);
+    return ld.failed ? -1 : 0;
 }
 
 void vae_free(vae *v) {

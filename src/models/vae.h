@@ -18,6 +18,7 @@
 #include <stddef.h>
 
 #include "io/ckpt.h"
+#include "io/synth.h"
 #include "tensor/tensor.h"
 
 #define VAE_MAX_LEVELS 6
@@ -38,6 +39,10 @@ typedef struct vae vae;
 /* prefix: "first_stage_model." inside a checkpoint, "" for a standalone VAE file. */
 vae *vae_load(const ckpt *ck, const char *prefix, const vae_config *cfg, char *err, size_t errlen);
 void vae_free(vae *v);
+/* The checkpoint layout vae_load reads for cfg: appends every tensor it binds under
+ * prefix, in binding order, as dtype dt. 0, or -1 with a message. */
+int vae_keys(const char *prefix, const vae_config *cfg, synth_keys *keys, dtype dt,
+             char *err, size_t errlen);
 size_t vae_weight_bytes(const vae *v);
 size_t vae_activation_peak(const vae *v);
 int vae_downscale(const vae *v);        /* 8 for kl-f8 */

@@ -85,7 +85,7 @@ int main(int argc, char **argv) {
         fprintf(stderr, "clip-encode: %s\n", msg);
         return 1;
     }
-    tokenizer *tok = tokenizer_find("sd1", tok_dir, NULL, NULL, 0, msg, sizeof msg);
+    tokenizer *tok = tokenizer_find("sd1", tok_dir, NULL, NULL, 0, NULL, msg, sizeof msg);
     if (!tok) {
         fprintf(stderr, "clip-encode: %s\n", msg);
         return 1;

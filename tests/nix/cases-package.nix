@@ -34,7 +34,7 @@ in
     expected = {
       name = "comfyui-ipex-0.1.0";
       native = [ "pkg-config" ];
-      build = [ "libmicrohttpd" "oneDNN_2" "level-zero" "cjson" "libpng" "stb" "systemd" "openssl" "utf8proc" ];
+      build = [ "libmicrohttpd" "oneDNN_2" "level-zero" "cjson" "libpng" "stb" "systemd" "openssl" "utf8proc" "curl" ];
     };
   }
   {

@@ -4,7 +4,9 @@
  * shared/fixtures/sd15/synth_sha256.tsv. The big one checks the full SD1.5 file that
  * `make` builds as $BUILD/sd15-synth.safetensors: size, whole-file sha256 (from the
  * .sha256 file synth-ckpt wrote, when it is not older than the checkpoint) and, read
- * back through ckpt_open, every tensor's sha256.
+ * back through ckpt_open, every tensor's sha256. The SD1.5 layout our model code derives
+ * (models/sd15_keys.h) must equal keys.tsv line for line, and hashing the file it
+ * defines (streamed, nothing written) must give the reference sha256.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -20,6 +22,7 @@
 
 #include "io/ckpt.h"
 #include "io/synth.h"
+#include "models/sd15_keys.h"
 
 #define SD15_SEED 20261126ULL
 #define SD15_SIZE 2132625974LL
@@ -200,6 +203,49 @@ static void test_sd15_file(void **state) {
     ckpt_close(c);
 }
 
+static void test_sd15_keys_derived_equal_fixture(void **state) {
+    (void)state;
+    synth_keys derived;
+    char err[512];
+    if (sd15_keys(&derived, err, sizeof err)) fail_msg("%s", err);
+    for (size_t i = 0; i < derived.n && i < keys.n; i++) {
+        const st_item *a = &derived.items[i], *b = &keys.items[i];
+        if (strcmp(a->name, b->name) != 0)
+            fail_msg("line %zu: derived %s, keys.tsv %s", i + 1, a->name, b->name);
+        assert_int_equal(a->dt, b->dt);
+        assert_int_equal(a->ndim, b->ndim);
+        assert_memory_equal(a->ne, b->ne, sizeof(int64_t) * (size_t)a->ndim);
+    }
+    assert_int_equal(derived.n, keys.n);
+    synth_keys_free(&derived);
+}
+
+static void test_sd15_keys_derived_file_hash(void **state) {
+    (void)state;
+    synth_keys derived;
+    char err[512], hex[65];
+    if (sd15_keys(&derived, err, sizeof err)) fail_msg("%s", err);
+    uint8_t sha[32];
+    if (synth_write(&derived, SD15_SYNTH_SEED, NULL, sha, err, sizeof err)) fail_msg("%s", err);
+    synth_keys_free(&derived);
+    for (int i = 0; i < 32; i++) sprintf(hex + 2 * i, "%02x", sha[i]);
+    assert_string_equal(hex, SD15_SHA256);
+}
+
+static void test_keys_sort_safetensors_order(void **state) {
+    (void)state;
+    synth_keys k = {0};
+    const int64_t one[1] = {1};
+    assert_int_equal(synth_keys_add(&k, "b", DT_F16, 1, one), 0);
+    assert_int_equal(synth_keys_add(&k, "a", DT_F16, 1, one), 0);
+    assert_int_equal(synth_keys_add(&k, "z", DT_I64, 1, one), 0);
+    assert_int_equal(synth_keys_add(&k, "B", DT_F32, 1, one), 0);
+    synth_keys_sort(&k);
+    const char *want[] = {"z", "B", "a", "b"};   /* I64, F32, then F16 by byte order */
+    for (int i = 0; i < 4; i++) assert_string_equal(k.items[i].name, want[i]);
+    synth_keys_free(&k);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_keys_file),
@@ -207,6 +253,9 @@ int main(void) {
         cmocka_unit_test(test_bool_has_no_values),
         cmocka_unit_test(test_int_index_along_last_axis),
         cmocka_unit_test(test_sd15_file),
+        cmocka_unit_test(test_keys_sort_safetensors_order),
+        cmocka_unit_test(test_sd15_keys_derived_equal_fixture),
+        cmocka_unit_test(test_sd15_keys_derived_file_hash),
     };
     return cmocka_run_group_tests(tests, load_keys, free_keys);
 }

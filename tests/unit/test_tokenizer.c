@@ -299,7 +299,7 @@ static void test_missing_vocab(void **state) {
     char err[1024];
     const char *extra[] = {"/nonexistent/extra"};
     tokenizer *t = tokenizer_find("sd1", "/nonexistent/override", "/nonexistent/base", extra, 1,
-                                  err, sizeof err);
+                                  NULL, err, sizeof err);
     assert_null(t);
     assert_non_null(strstr(err, "/nonexistent/override"));
     assert_non_null(strstr(err, "/nonexistent/base/models/tokenizers/sd1"));
@@ -307,7 +307,7 @@ static void test_missing_vocab(void **state) {
     assert_non_null(strstr(err, "--tokenizer-dir"));
     char dir[4096];
     snprintf(dir, sizeof dir, "%s/tokenizer/sd1", sharedfx_dir());
-    t = tokenizer_find("sd1", dir, NULL, NULL, 0, err, sizeof err);
+    t = tokenizer_find("sd1", dir, NULL, NULL, 0, NULL, err, sizeof err);
     assert_non_null(t);
     tokenizer_free(t);
 }
@@ -338,10 +338,10 @@ static void test_search_order(void **state) {
     fputs("[1, 2]", f);   /* not a vocabulary */
     fclose(f);
     const char *extras[] = {extra};
-    tokenizer *t = tokenizer_find("sd1", NULL, base_dir, extras, 1, err, sizeof err);
+    tokenizer *t = tokenizer_find("sd1", NULL, base_dir, extras, 1, NULL, err, sizeof err);
     assert_non_null(t);   /* the base folder comes first */
     tokenizer_free(t);
-    t = tokenizer_find("sd1", NULL, "/nonexistent", extras, 1, err, sizeof err);
+    t = tokenizer_find("sd1", NULL, "/nonexistent", extras, 1, NULL, err, sizeof err);
     assert_null(t);       /* then the extra folder, whose vocab.json is broken */
     assert_non_null(strstr(err, "not a JSON object"));
     snprintf(path, sizeof path, "rm -rf %s", root);
