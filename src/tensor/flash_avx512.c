@@ -1,0 +1,150 @@
+/* flash_avx512.c -- the AVX-512 kernels of fused attention.
+ *
+ * Compiled for AVX512F function by function (target attributes), so the rest of the
+ * build stays generic; flash_attn.c calls them only where CPUID says AVX-512 works.
+ *   softmax  the online-softmax step (flash_internal.h) in base 2: scores are scaled
+ *            by scale*log2(e) so that exp is 2^x = 2^n * 2^f, n = round(x), f in
+ *            [-1/2, 1/2], 2^f by its Taylor polynomial of degree 7 (error < 2e-8)
+ *            and 2^n by vscalefps; p is written as f32 or, for AMX, bf16.
+ *   qk       scores of 8 query rows against 32 keys at a time: 16 accumulators, per
+ *            d two 16-key rows of the packed kt and 8 broadcast q values;
+ *   pv       2 query rows by up to 64 output columns per pass over the keys.
+ * Rows past the valid ones are computed on zero queries (qk runs in groups of 8, pv in
+ * pairs): their scores are 0 and never go through softmax, so their p is 0.
+ */
+#include "tensor/flash_internal.h"
+
+#include <immintrin.h>
+#include <math.h>
+
+#define AVX512 __attribute__((target("avx512f")))
+#define AVX512_INLINE __attribute__((target("avx512f"), always_inline)) static inline
+
+AVX512_INLINE __m512 exp2_ps(__m512 x) {
+    x = _mm512_max_ps(x, _mm512_set1_ps(-150.0f));   /* -inf -> 2^-150 = 0, no NaN */
+    __m512 n = _mm512_roundscale_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m512 f = _mm512_sub_ps(x, n);
+    static const float c[] = {1.525273380405984e-05f, 1.5403530393381606e-04f,
+                              1.3333558146428443e-03f, 9.618129107628477e-03f,
+                              5.550410866482158e-02f, 2.402265069591007e-01f,
+                              6.931471805599453e-01f, 1.0f};
+    __m512 p = _mm512_set1_ps(c[0]);
+    for (int i = 1; i < 8; i++) p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(c[i]));
+    return _mm512_scalef_ps(p, n);
+}
+
+/* Round to nearest even, as f32_to_bf16 (p is finite). */
+AVX512_INLINE __m256i to_bf16(__m512 v) {
+    __m512i u = _mm512_castps_si512(v);
+    __m512i lsb = _mm512_and_si512(_mm512_srli_epi32(u, 16), _mm512_set1_epi32(1));
+    u = _mm512_add_epi32(u, _mm512_add_epi32(lsb, _mm512_set1_epi32(0x7fff)));
+    return _mm512_cvtepi32_epi16(_mm512_srli_epi32(u, 16));
+}
+
+AVX512_INLINE __mmask16 valid_lanes(int j, int nk) {
+    return j + 16 <= nk ? (__mmask16)0xffff : j < nk ? (__mmask16)((1u << (nk - j)) - 1) : 0;
+}
+
+AVX512 void flash_softmax_avx512(const flash_sm *b) {
+    const float log2e = 1.4426950408889634f;
+    __m512 k = _mm512_set1_ps(b->scale * log2e), ninf = _mm512_set1_ps(-INFINITY);
+    for (int r = 0; r < b->rows; r++) {
+        float *x = b->s + r * FLASH_BK;
+        const float *mrow = b->mask ? b->mask + r * b->mask_ld : NULL;
+        __m512 vmax = ninf;
+        for (int j = 0; j < b->nkp; j += 16) {
+            __mmask16 in = valid_lanes(j, b->nk);
+            __m512 v = _mm512_mul_ps(_mm512_loadu_ps(x + j), k);
+            if (mrow)
+                v = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(in, mrow + j), _mm512_set1_ps(log2e), v);
+            v = _mm512_mask_mov_ps(ninf, in, v);
+            _mm512_storeu_ps(x + j, v);
+            vmax = _mm512_max_ps(vmax, v);
+        }
+        float mx = _mm512_reduce_max_ps(vmax);
+        if (b->m[r] > mx) mx = b->m[r];
+        /* Until a row has seen an unmasked key its max is -inf; 2^(x - 0) is 0 then. */
+        float ref = mx == -INFINITY ? 0.0f : mx, alpha = exp2f(b->m[r] - ref);
+        __m512 vref = _mm512_set1_ps(ref), vsum = _mm512_setzero_ps();
+        for (int j = 0; j < b->nkp; j += 16) {
+            __m512 e = exp2_ps(_mm512_sub_ps(_mm512_loadu_ps(x + j), vref));
+            vsum = _mm512_add_ps(vsum, e);
+            if (b->pbf)
+                _mm256_storeu_si256((__m256i *)(b->pbf + r * FLASH_BK + j), to_bf16(e));
+            else
+                _mm512_storeu_ps(x + j, e);
+        }
+        b->l[r] = b->l[r] * alpha + _mm512_reduce_add_ps(vsum);
+        b->m[r] = mx;
+        if (alpha != 1.0f) {
+            float *o = b->o + r * b->dv;
+            __m512 va = _mm512_set1_ps(alpha);
+            for (int64_t d = 0; d < b->dv; d += 16)
+                _mm512_storeu_ps(o + d, _mm512_mul_ps(_mm512_loadu_ps(o + d), va));
+        }
+    }
+}
+
+/* s[8][nt*16] = q[8][D] . kt tiles, nt = 1 or 2. */
+AVX512_INLINE void qk_8rows(const float *q, int64_t D, const float *kt, int nt, float *s) {
+    __m512 acc[8][2];
+#pragma GCC unroll 8
+    for (int r = 0; r < 8; r++) acc[r][0] = acc[r][1] = _mm512_setzero_ps();
+    const float *k1 = kt + D * 16;
+    for (int64_t d = 0; d < D; d++) {
+        __m512 b0 = _mm512_loadu_ps(kt + d * 16);
+        __m512 b1 = nt == 2 ? _mm512_loadu_ps(k1 + d * 16) : b0;
+#pragma GCC unroll 8
+        for (int r = 0; r < 8; r++) {
+            __m512 qv = _mm512_set1_ps(q[r * D + d]);
+            acc[r][0] = _mm512_fmadd_ps(qv, b0, acc[r][0]);
+            if (nt == 2) acc[r][1] = _mm512_fmadd_ps(qv, b1, acc[r][1]);
+        }
+    }
+#pragma GCC unroll 8
+    for (int r = 0; r < 8; r++) {
+        _mm512_storeu_ps(s + r * FLASH_BK, acc[r][0]);
+        if (nt == 2) _mm512_storeu_ps(s + r * FLASH_BK + 16, acc[r][1]);
+    }
+}
+
+AVX512 void flash_qk_avx512(const float *qb, int rows, int64_t D, const float *kt, int nkp, float *s) {
+    int nt = nkp / 16;
+    for (int r0 = 0; r0 < rows; r0 += 8) {
+        int t = 0;
+        for (; t + 1 < nt; t += 2) qk_8rows(qb + r0 * D, D, kt + t * D * 16, 2, s + r0 * FLASH_BK + t * 16);
+        if (t < nt) qk_8rows(qb + r0 * D, D, kt + t * D * 16, 1, s + r0 * FLASH_BK + t * 16);
+    }
+}
+
+/* o rows r, r+1 (columns [0, 16 nv)) += p rows r, r+1 . v. */
+AVX512_INLINE void pv_2rows(const float *p, int nkp, const float *v, int64_t dv, float *o, int nv) {
+    __m512 a0[4], a1[4];
+#pragma GCC unroll 4
+    for (int i = 0; i < nv; i++) a0[i] = _mm512_loadu_ps(o + 16 * i), a1[i] = _mm512_loadu_ps(o + dv + 16 * i);
+    for (int j = 0; j < nkp; j++) {
+        __m512 x0 = _mm512_set1_ps(p[j]), x1 = _mm512_set1_ps(p[FLASH_BK + j]);
+#pragma GCC unroll 4
+        for (int i = 0; i < nv; i++) {
+            __m512 vv = _mm512_loadu_ps(v + j * dv + 16 * i);
+            a0[i] = _mm512_fmadd_ps(x0, vv, a0[i]);
+            a1[i] = _mm512_fmadd_ps(x1, vv, a1[i]);
+        }
+    }
+#pragma GCC unroll 4
+    for (int i = 0; i < nv; i++) _mm512_storeu_ps(o + 16 * i, a0[i]), _mm512_storeu_ps(o + dv + 16 * i, a1[i]);
+}
+
+AVX512 void flash_pv_avx512(const float *p, int rows, int nkp, const float *v, int64_t dv, float *o) {
+    for (int r = 0; r < rows; r += 2)
+        for (int64_t d = 0; d < dv; d += 64) {
+            const float *pr = p + r * FLASH_BK, *vd = v + d;
+            float *od = o + r * dv + d;
+            switch ((dv - d) / 16) {
+            case 1: pv_2rows(pr, nkp, vd, dv, od, 1); break;
+            case 2: pv_2rows(pr, nkp, vd, dv, od, 2); break;
+            case 3: pv_2rows(pr, nkp, vd, dv, od, 3); break;
+            default: pv_2rows(pr, nkp, vd, dv, od, 4); break;
+            }
+        }
+}
