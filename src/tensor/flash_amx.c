@@ -12,7 +12,8 @@
  * of 64 bytes and computes 2x2 tiles at a time: C = tmm0-3, A = tmm4-5, B = tmm6-7.
  * For a block of 32 queries against up to FLASH_BK keys:
  *   s (f32, stack) = q k^T     tiles, 2 query tiles x 2 key tiles per pass over dp
- *   p (bf16, stack), m, l      flash_softmax_avx512, which also rescales o
+ *   p (f32 in s), m, l         flash_softmax_avx512, which also rescales o
+ *   p (bf16, stack)            vcvtne2ps2bf16, 32 values an instruction
  *   o (f32, stack) += p v      tiles, o loaded into C, 2 query tiles x 2 column tiles
  * At the end y = o / l in bf16.
  */
@@ -22,7 +23,7 @@
 #include <math.h>
 #include <string.h>
 
-#define AMX __attribute__((target("amx-tile,amx-bf16,avx512f")))
+#define AMX __attribute__((target("amx-tile,amx-bf16,avx512f,avx512bf16")))
 #define TILE 512   /* bf16 elements in one 16 x 64-byte tile */
 
 typedef struct tilecfg {
@@ -125,6 +126,16 @@ static AMX void pv_tiles(const uint16_t *p, int nkp, const uint16_t *vb, int64_t
     }
 }
 
+/* pb[rows][nkp] = p rounded to bf16 (nkp a multiple of 32). */
+static AMX void p_to_bf16(const float *s, int rows, int nkp, uint16_t *pb) {
+    for (int r = 0; r < rows; r++)
+        for (int j = 0; j < nkp; j += 32) {
+            const float *x = s + r * FLASH_BK + j;
+            __m512bh v = _mm512_cvtne2ps_pbh(_mm512_loadu_ps(x + 16), _mm512_loadu_ps(x));
+            _mm512_storeu_si512(pb + r * FLASH_BK + j, (__m512i)v);
+        }
+}
+
 /* Queries q0..q0+rows of (b, h) as bf16 rows of dp, zeros past D and past rows. */
 static void load_q(const flash_args *a, int64_t b, int64_t h, int64_t q0, int rows, int64_t dp,
                    uint16_t *qb) {
@@ -156,15 +167,16 @@ static AMX void run_blocks(const flash_args *a, const uint16_t *kpk, const uint1
             int nk = (int)(a->Lk - j0 < FLASH_BK ? a->Lk - j0 : FLASH_BK);
             int nkp = (int)round_up(nk, 32);
             qk_tiles(qb, dp, kpk + bh * lkp * dp + j0 * dp, nkp, sc);
-            flash_sm sm = {.s = sc, .pbf = pb, .rows = rows, .nk = nk, .nkp = nkp,
+            flash_sm sm = {.s = sc, .rows = rows, .nk = nk, .nkp = nkp,
                            .mask = a->mask ? a->mask + q0 * a->Lk + j0 : NULL,
                            .mask_ld = a->Lk, .scale = 1.0f / sqrtf((float)D),
                            .m = m, .l = l, .o = o, .dv = dv};
             flash_softmax_avx512(&sm);
+            p_to_bf16(sc, rows, nkp, pb);
             pv_tiles(pb, nkp, vpk + bh * lkp * dv + j0 * dv, dv, o);
         }
-        flash_store_rows(o, dv, l, rows, D, (uint16_t *)a->y + (b * a->Lq + q0) * a->H * D + h * D,
-                         a->H * D, DT_BF16);
+        flash_store_rows_avx512(o, dv, l, rows, D, (uint16_t *)a->y + (b * a->Lq + q0) * a->H * D + h * D,
+                                a->H * D, DT_BF16);
     }
     _tile_release();
 }

@@ -28,11 +28,13 @@ static int os_tile_state(void) {
     return (lo & (3u << 17)) == (3u << 17);
 }
 
+/* AMX-TILE and AMX-BF16 for the products, AVX512-BF16 for rounding p to bf16. */
 static int cpu_has_amx(void) {
-    unsigned a, b, c, d;
-    if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return 0;
-    const unsigned amx_bf16 = 1u << 22, amx_tile = 1u << 24;
-    return (d & amx_bf16) && (d & amx_tile) && os_tile_state() &&
+    unsigned a, b, c, d, a1, b1, c1, d1;
+    if (!__get_cpuid_count(7, 0, &a, &b, &c, &d) || !__get_cpuid_count(7, 1, &a1, &b1, &c1, &d1))
+        return 0;
+    const unsigned amx_bf16 = 1u << 22, amx_tile = 1u << 24, avx512_bf16 = 1u << 5;
+    return (d & amx_bf16) && (d & amx_tile) && (a1 & avx512_bf16) && os_tile_state() &&
            syscall(SYS_arch_prctl, ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA) == 0;
 }
 

@@ -4,8 +4,12 @@
  * build stays generic; flash_attn.c calls them only where CPUID says AVX-512 works.
  *   softmax  the online-softmax step (flash_internal.h) in base 2: scores are scaled
  *            by scale*log2(e) so that exp is 2^x = 2^n * 2^f, n = round(x), f in
- *            [-1/2, 1/2], 2^f by its Taylor polynomial of degree 7 (error < 2e-8)
- *            and 2^n by vscalefps; p is written as f32 or, for AMX, bf16.
+ *            [-1/2, 1/2], 2^f by a degree-5 polynomial (coefficients fitted for
+ *            relative error, 2.3e-7 in f32) and 2^n by vscalefps. The scaling rides
+ *            in the FMA that subtracts the max; the max pass is a plain max (masks
+ *            aside). alpha = 1 (max unchanged, the common case late in a row) costs
+ *            nothing;
+ *   store    y = o / l in f32 or bf16;
  *   qk       scores of 8 query rows against 32 keys at a time: 16 accumulators, per
  *            d two 16-key rows of the packed kt and 8 broadcast q values;
  *   pv       2 query rows by up to 64 output columns per pass over the keys.
@@ -20,59 +24,64 @@
 #define AVX512 __attribute__((target("avx512f")))
 #define AVX512_INLINE __attribute__((target("avx512f"), always_inline)) static inline
 
+/* 2^x for x <= 0. Below -126 the result would be subnormal, which costs a microcode
+ * assist per vector: clamped there, 2^-126 (1e-38) stands for 0. */
 AVX512_INLINE __m512 exp2_ps(__m512 x) {
-    x = _mm512_max_ps(x, _mm512_set1_ps(-150.0f));   /* -inf -> 2^-150 = 0, no NaN */
+    x = _mm512_max_ps(x, _mm512_set1_ps(-126.0f));
     __m512 n = _mm512_roundscale_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
     __m512 f = _mm512_sub_ps(x, n);
-    static const float c[] = {1.525273380405984e-05f, 1.5403530393381606e-04f,
-                              1.3333558146428443e-03f, 9.618129107628477e-03f,
-                              5.550410866482158e-02f, 2.402265069591007e-01f,
-                              6.931471805599453e-01f, 1.0f};
-    __m512 p = _mm512_set1_ps(c[0]);
-    for (int i = 1; i < 8; i++) p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(c[i]));
+    __m512 p = _mm512_set1_ps(1.3266974e-03f);
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(9.6754599e-03f));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(5.5507425e-02f));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(2.4022122e-01f));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(6.9314694e-01f));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.0000001f));
     return _mm512_scalef_ps(p, n);
-}
-
-/* Round to nearest even, as f32_to_bf16 (p is finite). */
-AVX512_INLINE __m256i to_bf16(__m512 v) {
-    __m512i u = _mm512_castps_si512(v);
-    __m512i lsb = _mm512_and_si512(_mm512_srli_epi32(u, 16), _mm512_set1_epi32(1));
-    u = _mm512_add_epi32(u, _mm512_add_epi32(lsb, _mm512_set1_epi32(0x7fff)));
-    return _mm512_cvtepi32_epi16(_mm512_srli_epi32(u, 16));
 }
 
 AVX512_INLINE __mmask16 valid_lanes(int j, int nk) {
     return j + 16 <= nk ? (__mmask16)0xffff : j < nk ? (__mmask16)((1u << (nk - j)) - 1) : 0;
 }
 
+/* Row max of the block in the scaled (base 2) domain. Without a mask that is the max of
+ * the raw scores times k (k > 0), one max per vector; with one, the scaled scores are
+ * written back so that the exp pass reads them with k = 1. */
+AVX512_INLINE float row_max(const flash_sm *b, float *x, const float *mrow, __m512 k) {
+    const __m512 ninf = _mm512_set1_ps(-INFINITY);
+    __m512 vmax = ninf;
+    if (!mrow) {
+        for (int j = 0; j < b->nkp; j += 16)
+            vmax = _mm512_mask_max_ps(vmax, valid_lanes(j, b->nk), vmax, _mm512_loadu_ps(x + j));
+        return _mm512_reduce_max_ps(vmax) * _mm512_cvtss_f32(k);
+    }
+    const __m512 log2e = _mm512_set1_ps(1.4426950408889634f);
+    for (int j = 0; j < b->nkp; j += 16) {
+        __mmask16 in = valid_lanes(j, b->nk);
+        __m512 v = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(in, mrow + j), log2e,
+                                   _mm512_mul_ps(_mm512_loadu_ps(x + j), k));
+        _mm512_storeu_ps(x + j, v);
+        vmax = _mm512_mask_max_ps(vmax, in, vmax, v);
+    }
+    return _mm512_reduce_max_ps(vmax);
+}
+
 AVX512 void flash_softmax_avx512(const flash_sm *b) {
-    const float log2e = 1.4426950408889634f;
-    __m512 k = _mm512_set1_ps(b->scale * log2e), ninf = _mm512_set1_ps(-INFINITY);
+    const __m512 kscale = _mm512_set1_ps(b->scale * 1.4426950408889634f);
     for (int r = 0; r < b->rows; r++) {
         float *x = b->s + r * FLASH_BK;
         const float *mrow = b->mask ? b->mask + r * b->mask_ld : NULL;
-        __m512 vmax = ninf;
-        for (int j = 0; j < b->nkp; j += 16) {
-            __mmask16 in = valid_lanes(j, b->nk);
-            __m512 v = _mm512_mul_ps(_mm512_loadu_ps(x + j), k);
-            if (mrow)
-                v = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(in, mrow + j), _mm512_set1_ps(log2e), v);
-            v = _mm512_mask_mov_ps(ninf, in, v);
-            _mm512_storeu_ps(x + j, v);
-            vmax = _mm512_max_ps(vmax, v);
-        }
-        float mx = _mm512_reduce_max_ps(vmax);
+        float mx = row_max(b, x, mrow, kscale);
         if (b->m[r] > mx) mx = b->m[r];
         /* Until a row has seen an unmasked key its max is -inf; 2^(x - 0) is 0 then. */
-        float ref = mx == -INFINITY ? 0.0f : mx, alpha = exp2f(b->m[r] - ref);
-        __m512 vref = _mm512_set1_ps(ref), vsum = _mm512_setzero_ps();
+        float ref = mx == -INFINITY ? 0.0f : mx, alpha = 1.0f;
+        if (mx != b->m[r]) alpha = _mm512_cvtss_f32(exp2_ps(_mm512_set1_ps(b->m[r] - ref)));
+        __m512 k = mrow ? _mm512_set1_ps(1.0f) : kscale, vref = _mm512_set1_ps(ref);
+        __m512 vsum = _mm512_setzero_ps();
         for (int j = 0; j < b->nkp; j += 16) {
-            __m512 e = exp2_ps(_mm512_sub_ps(_mm512_loadu_ps(x + j), vref));
+            __m512 e = exp2_ps(_mm512_fmsub_ps(_mm512_loadu_ps(x + j), k, vref));
+            e = _mm512_maskz_mov_ps(valid_lanes(j, b->nk), e);
             vsum = _mm512_add_ps(vsum, e);
-            if (b->pbf)
-                _mm256_storeu_si256((__m256i *)(b->pbf + r * FLASH_BK + j), to_bf16(e));
-            else
-                _mm512_storeu_ps(x + j, e);
+            _mm512_storeu_ps(x + j, e);
         }
         b->l[r] = b->l[r] * alpha + _mm512_reduce_add_ps(vsum);
         b->m[r] = mx;
@@ -81,6 +90,29 @@ AVX512 void flash_softmax_avx512(const flash_sm *b) {
             __m512 va = _mm512_set1_ps(alpha);
             for (int64_t d = 0; d < b->dv; d += 16)
                 _mm512_storeu_ps(o + d, _mm512_mul_ps(_mm512_loadu_ps(o + d), va));
+        }
+    }
+}
+
+/* bf16 bits in the low halves, rounded to nearest even as f32_to_bf16 (y is finite). */
+AVX512_INLINE __m512i to_bf16(__m512 v) {
+    __m512i u = _mm512_castps_si512(v);
+    __m512i lsb = _mm512_and_si512(_mm512_srli_epi32(u, 16), _mm512_set1_epi32(1));
+    u = _mm512_add_epi32(u, _mm512_add_epi32(lsb, _mm512_set1_epi32(0x7fff)));
+    return _mm512_srli_epi32(u, 16);
+}
+
+AVX512 void flash_store_rows_avx512(const float *o, int64_t dv, const float *l, int rows,
+                                    int64_t D, void *y, int64_t ldy, dtype dt) {
+    for (int r = 0; r < rows; r++) {
+        __m512 inv = _mm512_set1_ps(l[r] > 0 ? 1.0f / l[r] : 0.0f);
+        for (int64_t d = 0; d < D; d += 16) {
+            __mmask16 in = valid_lanes((int)d, (int)D);
+            __m512 v = _mm512_mul_ps(_mm512_loadu_ps(o + r * dv + d), inv);
+            if (dt == DT_BF16)
+                _mm512_mask_cvtepi32_storeu_epi16((uint16_t *)y + r * ldy + d, in, to_bf16(v));
+            else
+                _mm512_mask_storeu_ps((float *)y + r * ldy + d, in, v);
         }
     }
 }

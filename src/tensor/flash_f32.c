@@ -53,7 +53,6 @@ static void pv_c(const float *p, int rows, int nkp, const float *v, int64_t dv, 
         }
 }
 
-/* (b->pbf is AMX's, which always runs flash_softmax_avx512.) */
 void flash_softmax_c(const flash_sm *b) {
     for (int r = 0; r < b->rows; r++) {
         float *x = b->s + r * FLASH_BK, mx = b->m[r];
@@ -93,6 +92,8 @@ int flash_run_f32(const flash_args *a, scratch *s, int avx512) {
     void (*qk)(const float *, int, int64_t, const float *, int, float *) = avx512 ? flash_qk_avx512 : qk_c;
     void (*pv)(const float *, int, int, const float *, int64_t, float *) = avx512 ? flash_pv_avx512 : pv_c;
     void (*softmax)(const flash_sm *) = avx512 ? flash_softmax_avx512 : flash_softmax_c;
+    void (*store)(const float *, int64_t, const float *, int, int64_t, void *, int64_t, dtype) =
+        avx512 ? flash_store_rows_avx512 : flash_store_rows;
 
 #pragma omp parallel for schedule(static)
     for (int64_t bh = 0; bh < nbh; bh++) pack_kv(a, bh, kt + bh * lk16 * D, vp + bh * lk16 * dv);
@@ -120,8 +121,7 @@ int flash_run_f32(const flash_args *a, scratch *s, int avx512) {
                 pv(sc, rows, nkp, vp + bh * lk16 * dv + j0 * dv, dv, o);
             }
             size_t esz = dtype_size(a->dt);
-            flash_store_rows(o, dv, l, rows, D, (char *)a->y + ((b * a->Lq + q0) * HD + h * D) * esz,
-                             HD, a->dt);
+            store(o, dv, l, rows, D, (char *)a->y + ((b * a->Lq + q0) * HD + h * D) * esz, HD, a->dt);
         }
     }
     return 0;

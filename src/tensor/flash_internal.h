@@ -15,8 +15,7 @@
 
 /* One online-softmax step over a (rows, nkp) block of raw scores. */
 typedef struct flash_sm {
-    float *s;               /* raw scores, row stride FLASH_BK; f32 p written back here */
-    uint16_t *pbf;          /* or, when not NULL, bf16 p here (row stride FLASH_BK) */
+    float *s;               /* raw scores, row stride FLASH_BK; p written back here */
     int rows, nk, nkp;      /* valid query rows; valid keys; keys with padding */
     const float *mask;      /* the mask at (first row, first key), row stride mask_ld; or NULL */
     int64_t mask_ld;
@@ -32,6 +31,8 @@ void flash_softmax_avx512(const flash_sm *b);
 /* y rows (row stride ldy, dtype dt) = o / l for `rows` rows of D values. */
 void flash_store_rows(const float *o, int64_t dv, const float *l, int rows, int64_t D,
                       void *y, int64_t ldy, dtype dt);
+void flash_store_rows_avx512(const float *o, int64_t dv, const float *l, int rows, int64_t D,
+                             void *y, int64_t ldy, dtype dt);
 
 /* The implementations, for a flash_args that flash_supported accepted. */
 int flash_run_amx(const flash_args *a, scratch *s);
