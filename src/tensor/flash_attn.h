@@ -4,7 +4,8 @@
  * each thread takes (b, h, block of FLASH_BQ queries), walks the keys in blocks of at
  * most FLASH_BK and keeps per query row a running max m and sum l (online softmax);
  * when a block raises m the accumulator is rescaled by exp(m_old - m_new). Only a
- * (FLASH_BQ x FLASH_BK) tile of scores exists per thread, on its stack.
+ * (FLASH_BQ x FLASH_BK) tile of scores exists per thread, on its stack. A query row
+ * whose keys are all masked out (-inf) gives zeros, where the primitive path gives NaN.
  *
  * Three implementations, chosen once from CPUID (and the OS's consent for AMX):
  *   FLASH_AMX     bf16: q k^T and p v on AMX tiles (tdpbf16ps), f32 softmax on AVX-512

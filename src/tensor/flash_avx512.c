@@ -76,10 +76,12 @@ AVX512 void flash_softmax_avx512(const flash_sm *b) {
         float ref = mx == -INFINITY ? 0.0f : mx, alpha = 1.0f;
         if (mx != b->m[r]) alpha = _mm512_cvtss_f32(exp2_ps(_mm512_set1_ps(b->m[r] - ref)));
         __m512 k = mrow ? _mm512_set1_ps(1.0f) : kscale, vref = _mm512_set1_ps(ref);
-        __m512 vsum = _mm512_setzero_ps();
+        __m512 vsum = _mm512_setzero_ps(), floor = _mm512_set1_ps(-126.0f);
         for (int j = 0; j < b->nkp; j += 16) {
-            __m512 e = exp2_ps(_mm512_fmsub_ps(_mm512_loadu_ps(x + j), k, vref));
-            e = _mm512_maskz_mov_ps(valid_lanes(j, b->nk), e);
+            /* Padded keys, and those 2^-126 below the max (masked ones), get exactly 0. */
+            __m512 t = _mm512_fmsub_ps(_mm512_loadu_ps(x + j), k, vref);
+            __mmask16 keep = _mm512_mask_cmp_ps_mask(valid_lanes(j, b->nk), t, floor, _CMP_GT_OQ);
+            __m512 e = _mm512_maskz_mov_ps(keep, exp2_ps(t));
             vsum = _mm512_add_ps(vsum, e);
             _mm512_storeu_ps(x + j, e);
         }
