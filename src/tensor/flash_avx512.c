@@ -24,9 +24,10 @@
 #define AVX512 __attribute__((target("avx512f")))
 #define AVX512_INLINE __attribute__((target("avx512f"), always_inline)) static inline
 
-/* 2^x for x <= 0. Below -126 the result would be subnormal, which costs a microcode
- * assist per vector: clamped there, 2^-126 (1e-38) stands for 0. */
-AVX512_INLINE __m512 exp2_ps(__m512 x) {
+/* 2^x for x <= 0 in the lanes of keep, 0 in the others. Below -126 the result would be
+ * subnormal, which costs a microcode assist per vector: clamped there, 2^-126 (1e-38)
+ * stands for 0. */
+AVX512_INLINE __m512 exp2_ps(__mmask16 keep, __m512 x) {
     x = _mm512_max_ps(x, _mm512_set1_ps(-126.0f));
     __m512 n = _mm512_roundscale_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
     __m512 f = _mm512_sub_ps(x, n);
@@ -36,7 +37,7 @@ AVX512_INLINE __m512 exp2_ps(__m512 x) {
     p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(2.4022122e-01f));
     p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(6.9314694e-01f));
     p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.0000001f));
-    return _mm512_scalef_ps(p, n);
+    return _mm512_maskz_scalef_ps(keep, p, n);
 }
 
 AVX512_INLINE __mmask16 valid_lanes(int j, int nk) {
@@ -74,14 +75,16 @@ AVX512 void flash_softmax_avx512(const flash_sm *b) {
         if (b->m[r] > mx) mx = b->m[r];
         /* Until a row has seen an unmasked key its max is -inf; 2^(x - 0) is 0 then. */
         float ref = mx == -INFINITY ? 0.0f : mx, alpha = 1.0f;
-        if (mx != b->m[r]) alpha = _mm512_cvtss_f32(exp2_ps(_mm512_set1_ps(b->m[r] - ref)));
+        if (mx != b->m[r]) alpha = _mm512_cvtss_f32(exp2_ps(1, _mm512_set1_ps(b->m[r] - ref)));
         __m512 k = mrow ? _mm512_set1_ps(1.0f) : kscale, vref = _mm512_set1_ps(ref);
         __m512 vsum = _mm512_setzero_ps(), floor = _mm512_set1_ps(-126.0f);
         for (int j = 0; j < b->nkp; j += 16) {
-            /* Padded keys, and those 2^-126 below the max (masked ones), get exactly 0. */
+            /* Padded keys get exactly 0; with a mask, so do the masked ones (and any
+             * 2^-126 below the max), so that a fully masked row sums to 0. */
             __m512 t = _mm512_fmsub_ps(_mm512_loadu_ps(x + j), k, vref);
-            __mmask16 keep = _mm512_mask_cmp_ps_mask(valid_lanes(j, b->nk), t, floor, _CMP_GT_OQ);
-            __m512 e = _mm512_maskz_mov_ps(keep, exp2_ps(t));
+            __mmask16 keep = valid_lanes(j, b->nk);
+            if (mrow) keep = _mm512_mask_cmp_ps_mask(keep, t, floor, _CMP_GT_OQ);
+            __m512 e = exp2_ps(keep, t);
             vsum = _mm512_add_ps(vsum, e);
             _mm512_storeu_ps(x + j, e);
         }
