@@ -175,8 +175,8 @@ static AMX void run_blocks(const flash_args *a, const uint16_t *kpk, const uint1
             p_to_bf16(sc, rows, nkp, pb);
             pv_tiles(pb, nkp, vpk + bh * lkp * dv + j0 * dv, dv, o);
         }
-        flash_store_rows_avx512(o, dv, l, rows, D, (uint16_t *)a->y + (b * a->Lq + q0) * a->H * D + h * D,
-                                a->H * D, DT_BF16);
+        uint16_t *y = (uint16_t *)a->y + (b * a->Lq + q0) * a->H * D + h * D;
+        flash_store_rows_avx512(o, dv, l, rows, D, y, a->H * D, DT_BF16);
     }
     _tile_release();
 }

@@ -149,8 +149,10 @@ AVX512 void flash_qk_avx512(const float *qb, int rows, int64_t D, const float *k
     int nt = nkp / 16;
     for (int r0 = 0; r0 < rows; r0 += 8) {
         int t = 0;
-        for (; t + 1 < nt; t += 2) qk_8rows(qb + r0 * D, D, kt + t * D * 16, 2, s + r0 * FLASH_BK + t * 16);
-        if (t < nt) qk_8rows(qb + r0 * D, D, kt + t * D * 16, 1, s + r0 * FLASH_BK + t * 16);
+        const float *q = qb + r0 * D;
+        float *sr = s + r0 * FLASH_BK;
+        for (; t + 1 < nt; t += 2) qk_8rows(q, D, kt + t * D * 16, 2, sr + t * 16);
+        if (t < nt) qk_8rows(q, D, kt + t * D * 16, 1, sr + t * 16);
     }
 }
 
@@ -158,7 +160,10 @@ AVX512 void flash_qk_avx512(const float *qb, int rows, int64_t D, const float *k
 AVX512_INLINE void pv_2rows(const float *p, int nkp, const float *v, int64_t dv, float *o, int nv) {
     __m512 a0[4], a1[4];
 #pragma GCC unroll 4
-    for (int i = 0; i < nv; i++) a0[i] = _mm512_loadu_ps(o + 16 * i), a1[i] = _mm512_loadu_ps(o + dv + 16 * i);
+    for (int i = 0; i < nv; i++) {
+        a0[i] = _mm512_loadu_ps(o + 16 * i);
+        a1[i] = _mm512_loadu_ps(o + dv + 16 * i);
+    }
     for (int j = 0; j < nkp; j++) {
         __m512 x0 = _mm512_set1_ps(p[j]), x1 = _mm512_set1_ps(p[FLASH_BK + j]);
 #pragma GCC unroll 4
@@ -169,7 +174,10 @@ AVX512_INLINE void pv_2rows(const float *p, int nkp, const float *v, int64_t dv,
         }
     }
 #pragma GCC unroll 4
-    for (int i = 0; i < nv; i++) _mm512_storeu_ps(o + 16 * i, a0[i]), _mm512_storeu_ps(o + dv + 16 * i, a1[i]);
+    for (int i = 0; i < nv; i++) {
+        _mm512_storeu_ps(o + 16 * i, a0[i]);
+        _mm512_storeu_ps(o + dv + 16 * i, a1[i]);
+    }
 }
 
 AVX512 void flash_pv_avx512(const float *p, int rows, int nkp, const float *v, int64_t dv, float *o) {

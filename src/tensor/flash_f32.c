@@ -89,8 +89,10 @@ int flash_run_f32(const flash_args *a, scratch *s, int avx512) {
     float *kt = scratch_alloc(s, sizeof(float) * (size_t)(nbh * lk16 * D));
     float *vp = scratch_alloc(s, sizeof(float) * (size_t)(nbh * lk16 * dv));
     if (!kt || !vp) return -1;
-    void (*qk)(const float *, int, int64_t, const float *, int, float *) = avx512 ? flash_qk_avx512 : qk_c;
-    void (*pv)(const float *, int, int, const float *, int64_t, float *) = avx512 ? flash_pv_avx512 : pv_c;
+    void (*qk)(const float *, int, int64_t, const float *, int, float *) =
+        avx512 ? flash_qk_avx512 : qk_c;
+    void (*pv)(const float *, int, int, const float *, int64_t, float *) =
+        avx512 ? flash_pv_avx512 : pv_c;
     void (*softmax)(const flash_sm *) = avx512 ? flash_softmax_avx512 : flash_softmax_c;
     void (*store)(const float *, int64_t, const float *, int, int64_t, void *, int64_t, dtype) =
         avx512 ? flash_store_rows_avx512 : flash_store_rows;

@@ -137,8 +137,10 @@ static void test_op_attention_o3(void **state) {
             assert_int_equal(backend_init(&cfg, err, sizeof err), 0);
             y[i] = op_attention(q, k, v, 8, NULL);
             assert_non_null(y[i]);
-            double e = ref_rel_err(y[i], want, 2 * 200 * 320), bound = y[i]->dt == DT_BF16 ? 1e-2 : 1e-5;
-            if (!(e <= bound)) fail_msg("O%d %s: rel err %g > %g", i ? 3 : 1, dtype_name(y[i]->dt), e, bound);
+            double e = ref_rel_err(y[i], want, 2 * 200 * 320);
+            double bound = y[i]->dt == DT_BF16 ? 1e-2 : 1e-5;
+            if (!(e <= bound))
+                fail_msg("O%d %s: rel err %g > %g", i ? 3 : 1, dtype_name(y[i]->dt), e, bound);
         }
         assert_int_equal(y[0]->dt, y[1]->dt);
         tensor *t[] = {q, k, v, y[0], y[1]};
