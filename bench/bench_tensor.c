@@ -1,7 +1,8 @@
 /* bench_tensor.c -- `--tensor-only`: the non-convolution ops at SD 1.5 shapes.
  *
  * Matrix products (the 8192x320x320 projection and a 2048^3 square), linear layers,
- * sliced attention (self at 4096 tokens, cross to 77), and the memory-bound ops
+ * attention at the UNet's three self-attention sizes and cross-attention to 77 tokens
+ * (sliced primitives up to --opt-level 2, the fused kernel at 3), and the memory-bound ops
  * (group norm, layer norm, softmax, GEGLU), each in fp32 and bf16.
  */
 #include "bench.h"
@@ -18,8 +19,10 @@ static const tcase tcases[] = {
     {"linear", 3, {8192, 320, 2560}},         /* M, in, out: GEGLU projection */
     {"linear", 3, {8192, 1280, 320}},         /* feed-forward out */
     {"linear", 3, {154, 768, 320}},           /* cross-attention k/v from CLIP */
-    {"attention", 5, {2, 4096, 4096, 8, 40}}, /* B, Lq, Lk, heads, D */
+    {"attention", 5, {2, 4096, 4096, 8, 40}}, /* B, Lq, Lk, heads, D; 64x64 latent */
     {"attention", 5, {2, 4096, 77, 8, 40}},
+    {"attention", 5, {2, 1024, 1024, 8, 80}}, /* 32x32 */
+    {"attention", 5, {2, 256, 256, 8, 160}},  /* 16x16 */
     {"group_norm", 5, {2, 320, 64, 64, 32}},  /* N, C, H, W, groups (+silu) */
     {"layer_norm", 2, {8192, 320}},           /* rows, C */
     {"softmax", 2, {8192, 4096}},             /* rows, C */

@@ -7,10 +7,16 @@
  *   scores = q k^T * 1/sqrt(D)  (matmul, scale as a post-op)   [scores += mask rows]
  *   softmax over Lk, in place   y rows = scores v              (matmul into y's view)
  * Every step is a oneDNN primitive; slices of equal size reuse cached primitives.
+ * That is the reference path (O0-O2). At O3, on the CPU, f32 and bf16 with heads up to
+ * FLASH_MAX_D go to the fused kernel instead (flash_attn.h: online softmax, no score
+ * rows in memory), masked calls included.
  * Inputs not in the compute dtype are converted once up front.
  */
 #include "tensor/ops_internal.h"
+#include "backend/backend.h"
 #include "backend/engine.h"
+#include "tensor/flash_attn.h"
+#include "tensor/flops.h"
 
 #include <math.h>
 
@@ -59,6 +65,19 @@ static int attn_slice(const attn *a, int64_t s0, int64_t S) {
     return run_matmul(&sc, a->sc, &vv, a->v, &qv, a->y + s0 * row, 1.0f);
 }
 
+/* The primitive path: query slices whose score block stays under ATTN_SCORE_BYTES. */
+static int attn_sliced(attn *a, scratch *s) {
+    int64_t row = a->B * a->H * a->Lk * (int64_t)dtype_size(a->dt);
+    int64_t S = ATTN_SCORE_BYTES / row;
+    if (S < 1) S = 1;
+    if (S > a->Lq) S = a->Lq;
+    a->sc = scratch_alloc(s, (size_t)(S * row));
+    int rc = a->sc ? 0 : -1;
+    for (int64_t s0 = 0; rc == 0 && s0 < a->Lq; s0 += S)
+        rc = attn_slice(a, s0, a->Lq - s0 < S ? a->Lq - s0 : S);
+    return rc;
+}
+
 /* t's data in dtype dt: t itself, or a converted copy in scratch. */
 static char *attn_input(scratch *s, const tensor *t, dtype dt) {
     if (t->dt == dt) return t->data;
@@ -88,19 +107,23 @@ tensor *op_attention(const tensor *q, const tensor *k, const tensor *v, int head
     a.y = y->data;
     if (a.Lk == 0) return OPS_BAD("op_attention", "empty key sequence");
 
-    int64_t row = a.B * a.H * a.Lk * (int64_t)dtype_size(a.dt);
-    int64_t S = ATTN_SCORE_BYTES / row;
-    if (S < 1) S = 1;
-    if (S > a.Lq) S = a.Lq;
     scratch s;
     scratch_begin(&s);
     a.q = attn_input(&s, q, a.dt);
     a.k = attn_input(&s, k, a.dt);
     a.v = attn_input(&s, v, a.dt);
-    a.sc = scratch_alloc(&s, (size_t)(S * row));
-    int rc = a.q && a.k && a.v && a.sc ? 0 : -1;
-    for (int64_t s0 = 0; rc == 0 && s0 < a.Lq; s0 += S)
-        rc = attn_slice(&a, s0, a.Lq - s0 < S ? a.Lq - s0 : S);
+    int rc = a.q && a.k && a.v ? 0 : -1;
+    int fused = backend_settings()->opt >= OPT_O3 && !backend_on_gpu() && flash_supported(a.dt, a.D);
+    if (rc == 0 && fused) {
+        flash_args fa = {.dt = a.dt, .B = a.B, .H = a.H, .D = a.D, .Lq = a.Lq, .Lk = a.Lk,
+                         .q = a.q, .k = a.k, .v = a.v, .mask = a.mask, .y = a.y};
+        rc = flash_attention(&fa, &s);
+        /* What the two matmuls of the primitive path count (run_matmul), so that GFLOP/s
+         * figures compare across opt levels. */
+        if (rc == 0) flops_add(4.0 * (double)(a.B * a.H * a.Lq) * (double)(a.Lk * a.D));
+    } else if (rc == 0) {
+        rc = attn_sliced(&a, &s);
+    }
     scratch_end(&s);
     return rc ? NULL : y;
 }

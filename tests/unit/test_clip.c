@@ -151,6 +151,27 @@ static void test_fixture_cases_bf16(void **state) {
     run_fixture_cases("bf16", CLIP_BF16_BOUND);
 }
 
+/* The same cases at O3, where the causal self-attention takes the fused kernel; the
+ * group's O1 comes back after. */
+static void run_at_o3(precision prec, const char *label, double bound) {
+    char msg[512];
+    backend_config o3 = {.accel = ACCEL_CPU, .opt = OPT_O3, .prec = prec};
+    assert_int_equal(backend_init(&o3, msg, sizeof msg), 0);
+    run_fixture_cases(label, bound);
+    backend_config o1 = {.accel = ACCEL_CPU, .opt = OPT_O1, .prec = prec};
+    assert_int_equal(backend_init(&o1, msg, sizeof msg), 0);
+}
+
+static void test_fixture_cases_o3(void **state) {
+    (void)state;
+    run_at_o3(PREC_FP32, "fp32 O3", CLIP_FP32_BOUND);
+}
+
+static void test_fixture_cases_bf16_o3(void **state) {
+    (void)state;
+    run_at_o3(PREC_BF16, "bf16 O3", CLIP_BF16_BOUND);
+}
+
 /* CLIPSetLastLayer(-1), out-of-range values and 0 (SD1's default) are the last layer. */
 static void test_clip_skip_last(void **state) {
     (void)state;
@@ -562,9 +583,11 @@ int main(void) {
         cmocka_unit_test(test_sdxl_combination),
         cmocka_unit_test(test_text_handle),
         cmocka_unit_test(test_bad_checkpoints),
+        cmocka_unit_test(test_fixture_cases_o3),
     };
     const struct CMUnitTest tests_bf16[] = {
         cmocka_unit_test(test_fixture_cases_bf16),
+        cmocka_unit_test(test_fixture_cases_bf16_o3),
     };
     int failed = cmocka_run_group_tests_name("clip fp32", tests, setup_fp32, teardown);
     return failed + cmocka_run_group_tests_name("clip bf16", tests_bf16, setup_bf16, teardown);

@@ -1,7 +1,7 @@
 /* test_flops.c -- the FLOP counter (tensor/flops.h) counts 2*MACs of what ran.
  *
  * One conv (grouped, strided), one linear layer, one batched matmul and one attention
- * call, each checked against the closed-form count; memory-bound ops add nothing.
+ * call (primitives and fused), each checked against the closed-form count; memory-bound ops add nothing.
  * ipex-benchmark divides these counts by time, so a wrong count is a wrong GFLOPS.
  */
 #include <stdarg.h>
@@ -54,14 +54,21 @@ static void test_linear_matmul(void **state) {
     tensor_free(x), tensor_free(w), tensor_free(y), tensor_free(b), tensor_free(m), tensor_free(s);
 }
 
+/* The same count from the primitive path (O1) and the fused kernel (O3). */
 static void test_attention(void **state) {
     (void)state;
     tensor *q = tensor_new(DT_F32, 3, (int64_t[]){2, 7, 12}), *k = tensor_new(DT_F32, 3, (int64_t[]){2, 5, 12});
-    double f0 = flops_total();
-    tensor *y = op_attention(q, k, k, 3, NULL);   /* B 2, H 3, D 4, Lq 7, Lk 5 */
-    assert_non_null(y);
-    assert_true(flops_total() - f0 == 4.0 * 2 * 3 * 7 * 5 * 4);
-    tensor_free(q), tensor_free(k), tensor_free(y);
+    for (opt_level opt = OPT_O1; opt <= OPT_O3; opt += 2) {
+        backend_config cfg = {ACCEL_CPU, opt, PREC_FP32, 0, 0};
+        char err[256];
+        assert_int_equal(backend_init(&cfg, err, sizeof err), 0);
+        double f0 = flops_total();
+        tensor *y = op_attention(q, k, k, 3, NULL);   /* B 2, H 3, D 4, Lq 7, Lk 5 */
+        assert_non_null(y);
+        assert_true(flops_total() - f0 == 4.0 * 2 * 3 * 7 * 5 * 4);
+        tensor_free(y);
+    }
+    tensor_free(q), tensor_free(k);
 }
 
 int main(void) {

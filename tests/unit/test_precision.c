@@ -70,9 +70,12 @@ static void run_all(precision p) {
     tensor *q = ref_rand(&seed, 3, qn), *k = ref_rand(&seed, 3, qn), *v = ref_rand(&seed, 3, qn);
     want = alloc_ref(2 * 300 * 64);
     ref_attention(q, k, v, 2, NULL, want);
-    y = op_attention(q, k, v, 2, NULL);
-    check(y, dt, want, 2 * 300 * 64, "attention");
-    tensor_free(y);
+    for (opt_level opt = OPT_O2; opt <= OPT_O3; opt++) {   /* primitives, then fused */
+        dt = use_precision(p, opt);
+        y = op_attention(q, k, v, 2, NULL);
+        check(y, dt, want, 2 * 300 * 64, opt == OPT_O3 ? "fused attention" : "attention");
+        tensor_free(y);
+    }
     free(want);
 
     tensor *t[] = {x, w, b, lx, lwt, lbt, q, k, v};

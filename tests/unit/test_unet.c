@@ -124,6 +124,16 @@ static void test_bf16_sigma_max(void **state) { run_sigma(*state, 0, BF16_TOL); 
 static void test_bf16_sigma_one(void **state) { run_sigma(*state, 1, BF16_TOL); }
 static void test_bf16_sigma_min(void **state) { run_sigma(*state, 2, BF16_TOL); }
 
+/* The same call at O3 (fused attention, prepared weights, linear residual post-ops), to
+ * the same bounds; the group's O1 comes back after. */
+static void run_sigma_o3(unet_fx *f, int bf16, double tol) {
+    assert_int_equal(model_fixture_backend_at(bf16, OPT_O3), 0);
+    run_sigma(f, 1, tol);
+    assert_int_equal(model_fixture_backend_at(bf16, OPT_O1), 0);
+}
+static void test_o3_sigma_one(void **state) { run_sigma_o3(*state, 0, FP32_TOL); }
+static void test_bf16_o3_sigma_one(void **state) { run_sigma_o3(*state, 1, BF16_TOL); }
+
 /* cos first, then sin; frequencies 10000^(-i/half). */
 static void test_timestep_embedding(void **state) {
     (void)state;
@@ -176,11 +186,13 @@ int main(void) {
         cmocka_unit_test(test_sigma_min),
         cmocka_unit_test(test_rejects_bad_shapes),
         cmocka_unit_test(test_wrong_config_names_key),
+        cmocka_unit_test(test_o3_sigma_one),
     };
     const struct CMUnitTest bf16[] = {
         cmocka_unit_test(test_bf16_sigma_max),
         cmocka_unit_test(test_bf16_sigma_one),
         cmocka_unit_test(test_bf16_sigma_min),
+        cmocka_unit_test(test_bf16_o3_sigma_one),
     };
     int failed = cmocka_run_group_tests_name("unet", tests, setup, teardown);
     return failed + cmocka_run_group_tests_name("unet_bf16", bf16, setup_bf16, teardown);

@@ -5,6 +5,7 @@
 
 #include <stddef.h>
 
+#include "backend/backend.h"
 #include "io/ckpt.h"
 #include "tensor/tensor.h"
 
@@ -16,7 +17,9 @@ ckpt *model_fixture_synth_open(void);
 const tensor *model_fixture_get(const ckpt *c, const char *name);
 /* max |a - b| / max |b|: the error relative to the reference tensor's scale. */
 double model_fixture_rel_err(const float *a, const float *b, size_t n);
-/* Brings up the cpu engine at the given precision (0 ok); fails the test otherwise. */
+/* Brings up the cpu engine at the given precision (0 ok); fails the test otherwise.
+ * model_fixture_backend runs at O1 (ComfyUI's fp32 numbers), _at at any level. */
 int model_fixture_backend(int bf16);
+int model_fixture_backend_at(int bf16, opt_level opt);
 
 #endif

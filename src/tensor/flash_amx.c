@@ -1,0 +1,198 @@
+/* flash_amx.c -- fused bf16 attention on AMX tiles.
+ *
+ * tdpbf16ps multiplies a 16x32 bf16 tile A by a 32x16 tile B held in VNNI pairs (B's
+ * row i holds rows 2i and 2i+1 of the matrix interleaved) into a 16x16 f32 tile C.
+ * K and V are packed once per (b, h) into those B tiles, zero-padded:
+ *   k: per 16 keys and per 32 of dp (D rounded up to 32), a tile with the pairs of d
+ *      (q k^T: A = 16 query rows x 32 of d);
+ *   v: per 32 keys and per 16 of dv (D rounded up to 16), a tile with the pairs of keys
+ *      (p v: A = 16 query rows of p x 32 keys).
+ * Keys are padded to a multiple of 32; padded keys get -inf scores in the softmax (and
+ * zero v rows, so that 0 * v stays 0). Every thread configures all 8 tiles as 16 rows
+ * of 64 bytes and computes 2x2 tiles at a time: C = tmm0-3, A = tmm4-5, B = tmm6-7.
+ * For a block of 32 queries against up to FLASH_BK keys:
+ *   s (f32, stack) = q k^T     tiles, 2 query tiles x 2 key tiles per pass over dp
+ *   p (f32 in s), m, l         flash_softmax_avx512, which also rescales o
+ *   p (bf16, stack)            vcvtne2ps2bf16, 32 values an instruction
+ *   o (f32, stack) += p v      tiles, o loaded into C, 2 query tiles x 2 column tiles
+ * At the end y = o / l in bf16.
+ */
+#include "tensor/flash_internal.h"
+
+#include <immintrin.h>
+#include <math.h>
+#include <string.h>
+
+#define AMX __attribute__((target("amx-tile,amx-bf16,avx512f,avx512bf16")))
+#define TILE 512   /* bf16 elements in one 16 x 64-byte tile */
+
+typedef struct tilecfg {
+    uint8_t palette, start_row, reserved[14];
+    uint16_t colsb[16];
+    uint8_t rows[16];
+} tilecfg;
+
+static int64_t round_up(int64_t n, int64_t m) { return (n + m - 1) / m * m; }
+
+/* Element (j, d) of k or v for (b, h), zero outside (Lk, D). */
+static uint16_t kv_at(const flash_args *a, const void *t, int64_t b, int64_t h, int64_t j, int64_t d) {
+    if (j >= a->Lk || d >= a->D) return 0;
+    return ((const uint16_t *)t)[(b * a->Lk + j) * a->H * a->D + h * a->D + d];
+}
+
+static void pack_k(const flash_args *a, int64_t b, int64_t h, int64_t lkp, uint16_t *kb) {
+    int64_t nc = round_up(a->D, 32) / 32;
+    for (int64_t jt = 0; jt < lkp / 16; jt++)
+        for (int64_t c = 0; c < nc; c++, kb += TILE)
+            for (int i = 0; i < 16; i++)
+                for (int n = 0; n < 16; n++)
+                    for (int e = 0; e < 2; e++)
+                        kb[i * 32 + n * 2 + e] = kv_at(a, a->k, b, h, jt * 16 + n, c * 32 + i * 2 + e);
+}
+
+static void pack_v(const flash_args *a, int64_t b, int64_t h, int64_t lkp, uint16_t *vb) {
+    int64_t nt = round_up(a->D, 16) / 16;
+    for (int64_t kc = 0; kc < lkp / 32; kc++)
+        for (int64_t t = 0; t < nt; t++, vb += TILE)
+            for (int i = 0; i < 16; i++)
+                for (int n = 0; n < 16; n++)
+                    for (int e = 0; e < 2; e++)
+                        vb[i * 32 + n * 2 + e] = kv_at(a, a->v, b, h, kc * 32 + i * 2 + e, t * 16 + n);
+}
+
+/* s[32][nkp] = q[32][dp] . k tiles; nkp a multiple of 32. */
+static AMX void qk_tiles(const uint16_t *qb, int64_t dp, const uint16_t *kb, int nkp, float *s) {
+    int64_t nc = dp / 32;
+    for (int n = 0; n < nkp / 16; n += 2, kb += 2 * nc * TILE) {
+        _tile_zero(0);
+        _tile_zero(1);
+        _tile_zero(2);
+        _tile_zero(3);
+        for (int64_t c = 0; c < nc; c++) {
+            _tile_loadd(4, qb + c * 32, dp * 2);
+            _tile_loadd(5, qb + 16 * dp + c * 32, dp * 2);
+            _tile_loadd(6, kb + c * TILE, 64);
+            _tile_loadd(7, kb + (nc + c) * TILE, 64);
+            _tile_dpbf16ps(0, 4, 6);
+            _tile_dpbf16ps(1, 5, 6);
+            _tile_dpbf16ps(2, 4, 7);
+            _tile_dpbf16ps(3, 5, 7);
+        }
+        float *s0 = s + n * 16, *s1 = s0 + 16 * FLASH_BK;
+        _tile_stored(0, s0, FLASH_BK * 4);
+        _tile_stored(1, s1, FLASH_BK * 4);
+        _tile_stored(2, s0 + 16, FLASH_BK * 4);
+        _tile_stored(3, s1 + 16, FLASH_BK * 4);
+    }
+}
+
+/* o[32][dv] += p[32][nkp] . v tiles (v at the block's first key). */
+static AMX void pv_tiles(const uint16_t *p, int nkp, const uint16_t *vb, int64_t dv, float *o) {
+    int64_t nt = dv / 16, t = 0;
+    for (; t + 1 < nt; t += 2) {
+        float *o0 = o + t * 16, *o1 = o0 + 16 * dv;
+        _tile_loadd(0, o0, dv * 4);
+        _tile_loadd(1, o1, dv * 4);
+        _tile_loadd(2, o0 + 16, dv * 4);
+        _tile_loadd(3, o1 + 16, dv * 4);
+        for (int kc = 0; kc < nkp / 32; kc++) {
+            _tile_loadd(4, p + kc * 32, FLASH_BK * 2);
+            _tile_loadd(5, p + 16 * FLASH_BK + kc * 32, FLASH_BK * 2);
+            _tile_loadd(6, vb + (kc * nt + t) * TILE, 64);
+            _tile_loadd(7, vb + (kc * nt + t + 1) * TILE, 64);
+            _tile_dpbf16ps(0, 4, 6);
+            _tile_dpbf16ps(1, 5, 6);
+            _tile_dpbf16ps(2, 4, 7);
+            _tile_dpbf16ps(3, 5, 7);
+        }
+        _tile_stored(0, o0, dv * 4);
+        _tile_stored(1, o1, dv * 4);
+        _tile_stored(2, o0 + 16, dv * 4);
+        _tile_stored(3, o1 + 16, dv * 4);
+    }
+    if (t < nt) {   /* an odd last column tile */
+        float *o0 = o + t * 16, *o1 = o0 + 16 * dv;
+        _tile_loadd(0, o0, dv * 4);
+        _tile_loadd(1, o1, dv * 4);
+        for (int kc = 0; kc < nkp / 32; kc++) {
+            _tile_loadd(4, p + kc * 32, FLASH_BK * 2);
+            _tile_loadd(5, p + 16 * FLASH_BK + kc * 32, FLASH_BK * 2);
+            _tile_loadd(6, vb + (kc * nt + t) * TILE, 64);
+            _tile_dpbf16ps(0, 4, 6);
+            _tile_dpbf16ps(1, 5, 6);
+        }
+        _tile_stored(0, o0, dv * 4);
+        _tile_stored(1, o1, dv * 4);
+    }
+}
+
+/* pb[rows][nkp] = p rounded to bf16 (nkp a multiple of 32). */
+static AMX void p_to_bf16(const float *s, int rows, int nkp, uint16_t *pb) {
+    for (int r = 0; r < rows; r++)
+        for (int j = 0; j < nkp; j += 32) {
+            const float *x = s + r * FLASH_BK + j;
+            __m512bh v = _mm512_cvtne2ps_pbh(_mm512_loadu_ps(x + 16), _mm512_loadu_ps(x));
+            _mm512_storeu_si512(pb + r * FLASH_BK + j, (__m512i)v);
+        }
+}
+
+/* Queries q0..q0+rows of (b, h) as bf16 rows of dp, zeros past D and past rows. */
+static void load_q(const flash_args *a, int64_t b, int64_t h, int64_t q0, int rows, int64_t dp,
+                   uint16_t *qb) {
+    memset(qb, 0, sizeof(uint16_t) * (size_t)(FLASH_BQ * dp));
+    for (int r = 0; r < rows; r++)
+        memcpy(qb + r * dp, (const uint16_t *)a->q + (b * a->Lq + q0 + r) * a->H * a->D + h * a->D,
+               sizeof(uint16_t) * (size_t)a->D);
+}
+
+/* One thread's share of the (b, h, query block) items; tiles are per thread state. */
+static AMX void run_blocks(const flash_args *a, const uint16_t *kpk, const uint16_t *vpk, int64_t lkp) {
+    int64_t D = a->D, dp = round_up(D, 32), dv = round_up(D, 16), nbh = a->B * a->H;
+    int64_t nqb = (a->Lq + FLASH_BQ - 1) / FLASH_BQ;
+    _Alignas(64) uint16_t qb[FLASH_BQ * FLASH_MAX_D], pb[FLASH_BQ * FLASH_BK];
+    _Alignas(64) float sc[FLASH_BQ * FLASH_BK], o[FLASH_BQ * FLASH_MAX_D], m[FLASH_BQ], l[FLASH_BQ];
+    _Alignas(64) tilecfg cfg = {.palette = 1};
+    for (int i = 0; i < 8; i++) cfg.colsb[i] = 64, cfg.rows[i] = 16;
+    _tile_loadconfig(&cfg);
+#pragma omp for schedule(dynamic)
+    for (int64_t it = 0; it < nbh * nqb; it++) {
+        int64_t bh = it / nqb, b = bh / a->H, h = bh % a->H, q0 = it % nqb * FLASH_BQ;
+        int rows = (int)(a->Lq - q0 < FLASH_BQ ? a->Lq - q0 : FLASH_BQ);
+        load_q(a, b, h, q0, rows, dp, qb);
+        /* Rows past the valid ones never go through softmax: their p stays 0. */
+        memset(pb + rows * FLASH_BK, 0, sizeof(uint16_t) * (size_t)((FLASH_BQ - rows) * FLASH_BK));
+        memset(o, 0, sizeof(float) * (size_t)(FLASH_BQ * dv));
+        for (int r = 0; r < FLASH_BQ; r++) m[r] = -INFINITY, l[r] = 0.0f;
+        for (int64_t j0 = 0; j0 < a->Lk; j0 += FLASH_BK) {
+            int nk = (int)(a->Lk - j0 < FLASH_BK ? a->Lk - j0 : FLASH_BK);
+            int nkp = (int)round_up(nk, 32);
+            qk_tiles(qb, dp, kpk + bh * lkp * dp + j0 * dp, nkp, sc);
+            flash_sm sm = {.s = sc, .rows = rows, .nk = nk, .nkp = nkp,
+                           .mask = a->mask ? a->mask + q0 * a->Lk + j0 : NULL,
+                           .mask_ld = a->Lk, .scale = 1.0f / sqrtf((float)D),
+                           .m = m, .l = l, .o = o, .dv = dv};
+            flash_softmax_avx512(&sm);
+            p_to_bf16(sc, rows, nkp, pb);
+            pv_tiles(pb, nkp, vpk + bh * lkp * dv + j0 * dv, dv, o);
+        }
+        uint16_t *y = (uint16_t *)a->y + (b * a->Lq + q0) * a->H * D + h * D;
+        flash_store_rows_avx512(o, dv, l, rows, D, y, a->H * D, DT_BF16);
+    }
+    _tile_release();
+}
+
+int flash_run_amx(const flash_args *a, scratch *s) {
+    int64_t nbh = a->B * a->H, lkp = round_up(a->Lk, 32);
+    int64_t ksz = lkp * round_up(a->D, 32), vsz = lkp * round_up(a->D, 16);
+    uint16_t *kpk = scratch_alloc(s, sizeof(uint16_t) * (size_t)(nbh * ksz));
+    uint16_t *vpk = scratch_alloc(s, sizeof(uint16_t) * (size_t)(nbh * vsz));
+    if (!kpk || !vpk) return -1;
+#pragma omp parallel for schedule(static)
+    for (int64_t bh = 0; bh < nbh; bh++) {
+        pack_k(a, bh / a->H, bh % a->H, lkp, kpk + bh * ksz);
+        pack_v(a, bh / a->H, bh % a->H, lkp, vpk + bh * vsz);
+    }
+#pragma omp parallel
+    run_blocks(a, kpk, vpk, lkp);
+    return 0;
+}

@@ -1,0 +1,195 @@
+/* flash_avx512.c -- the AVX-512 kernels of fused attention.
+ *
+ * Compiled for AVX512F function by function (target attributes), so the rest of the
+ * build stays generic; flash_attn.c calls them only where CPUID says AVX-512 works.
+ *   softmax  the online-softmax step (flash_internal.h) in base 2: scores are scaled
+ *            by scale*log2(e) so that exp is 2^x = 2^n * 2^f, n = round(x), f in
+ *            [-1/2, 1/2], 2^f by a degree-5 polynomial (coefficients fitted for
+ *            relative error, 2.3e-7 in f32) and 2^n by vscalefps. The scaling rides
+ *            in the FMA that subtracts the max; the max pass is a plain max (masks
+ *            aside). alpha = 1 (max unchanged, the common case late in a row) costs
+ *            nothing;
+ *   store    y = o / l in f32 or bf16;
+ *   qk       scores of 8 query rows against 32 keys at a time: 16 accumulators, per
+ *            d two 16-key rows of the packed kt and 8 broadcast q values;
+ *   pv       2 query rows by up to 64 output columns per pass over the keys.
+ * Rows past the valid ones are computed on zero queries (qk runs in groups of 8, pv in
+ * pairs): their scores are 0 and never go through softmax, so their p is 0.
+ */
+#include "tensor/flash_internal.h"
+
+#include <immintrin.h>
+#include <math.h>
+
+#define AVX512 __attribute__((target("avx512f")))
+#define AVX512_INLINE __attribute__((target("avx512f"), always_inline)) static inline
+
+/* 2^x for x <= 0 in the lanes of keep, 0 in the others. Below -126 the result would be
+ * subnormal, which costs a microcode assist per vector: clamped there, 2^-126 (1e-38)
+ * stands for 0. */
+AVX512_INLINE __m512 exp2_ps(__mmask16 keep, __m512 x) {
+    x = _mm512_max_ps(x, _mm512_set1_ps(-126.0f));
+    __m512 n = _mm512_roundscale_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m512 f = _mm512_sub_ps(x, n);
+    __m512 p = _mm512_set1_ps(1.3266974e-03f);
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(9.6754599e-03f));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(5.5507425e-02f));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(2.4022122e-01f));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(6.9314694e-01f));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.0000001f));
+    return _mm512_maskz_scalef_ps(keep, p, n);
+}
+
+AVX512_INLINE __mmask16 valid_lanes(int j, int nk) {
+    return j + 16 <= nk ? (__mmask16)0xffff : j < nk ? (__mmask16)((1u << (nk - j)) - 1) : 0;
+}
+
+/* Row max of the block in the scaled (base 2) domain. Without a mask that is the max of
+ * the raw scores times k (k > 0), one max per vector; with one, the scaled scores are
+ * written back so that the exp pass reads them with k = 1. */
+AVX512_INLINE float row_max(const flash_sm *b, float *x, const float *mrow, __m512 k) {
+    const __m512 ninf = _mm512_set1_ps(-INFINITY);
+    __m512 vmax = ninf;
+    if (!mrow) {
+        for (int j = 0; j < b->nkp; j += 16)
+            vmax = _mm512_mask_max_ps(vmax, valid_lanes(j, b->nk), vmax, _mm512_loadu_ps(x + j));
+        return _mm512_reduce_max_ps(vmax) * _mm512_cvtss_f32(k);
+    }
+    const __m512 log2e = _mm512_set1_ps(1.4426950408889634f);
+    for (int j = 0; j < b->nkp; j += 16) {
+        __mmask16 in = valid_lanes(j, b->nk);
+        __m512 v = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(in, mrow + j), log2e,
+                                   _mm512_mul_ps(_mm512_loadu_ps(x + j), k));
+        _mm512_storeu_ps(x + j, v);
+        vmax = _mm512_mask_max_ps(vmax, in, vmax, v);
+    }
+    return _mm512_reduce_max_ps(vmax);
+}
+
+AVX512 void flash_softmax_avx512(const flash_sm *b) {
+    const __m512 kscale = _mm512_set1_ps(b->scale * 1.4426950408889634f);
+    for (int r = 0; r < b->rows; r++) {
+        float *x = b->s + r * FLASH_BK;
+        const float *mrow = b->mask ? b->mask + r * b->mask_ld : NULL;
+        float mx = row_max(b, x, mrow, kscale);
+        if (b->m[r] > mx) mx = b->m[r];
+        /* Until a row has seen an unmasked key its max is -inf; 2^(x - 0) is 0 then. */
+        float ref = mx == -INFINITY ? 0.0f : mx, alpha = 1.0f;
+        if (mx != b->m[r]) alpha = _mm512_cvtss_f32(exp2_ps(1, _mm512_set1_ps(b->m[r] - ref)));
+        __m512 k = mrow ? _mm512_set1_ps(1.0f) : kscale, vref = _mm512_set1_ps(ref);
+        __m512 vsum = _mm512_setzero_ps(), floor = _mm512_set1_ps(-126.0f);
+        for (int j = 0; j < b->nkp; j += 16) {
+            /* Padded keys get exactly 0; with a mask, so do the masked ones (and any
+             * 2^-126 below the max), so that a fully masked row sums to 0. */
+            __m512 t = _mm512_fmsub_ps(_mm512_loadu_ps(x + j), k, vref);
+            __mmask16 keep = valid_lanes(j, b->nk);
+            if (mrow) keep = _mm512_mask_cmp_ps_mask(keep, t, floor, _CMP_GT_OQ);
+            __m512 e = exp2_ps(keep, t);
+            vsum = _mm512_add_ps(vsum, e);
+            _mm512_storeu_ps(x + j, e);
+        }
+        b->l[r] = b->l[r] * alpha + _mm512_reduce_add_ps(vsum);
+        b->m[r] = mx;
+        if (alpha != 1.0f) {
+            float *o = b->o + r * b->dv;
+            __m512 va = _mm512_set1_ps(alpha);
+            for (int64_t d = 0; d < b->dv; d += 16)
+                _mm512_storeu_ps(o + d, _mm512_mul_ps(_mm512_loadu_ps(o + d), va));
+        }
+    }
+}
+
+/* bf16 bits in the low halves, rounded to nearest even as f32_to_bf16 (y is finite). */
+AVX512_INLINE __m512i to_bf16(__m512 v) {
+    __m512i u = _mm512_castps_si512(v);
+    __m512i lsb = _mm512_and_si512(_mm512_srli_epi32(u, 16), _mm512_set1_epi32(1));
+    u = _mm512_add_epi32(u, _mm512_add_epi32(lsb, _mm512_set1_epi32(0x7fff)));
+    return _mm512_srli_epi32(u, 16);
+}
+
+AVX512 void flash_store_rows_avx512(const float *o, int64_t dv, const float *l, int rows,
+                                    int64_t D, void *y, int64_t ldy, dtype dt) {
+    for (int r = 0; r < rows; r++) {
+        __m512 inv = _mm512_set1_ps(l[r] > 0 ? 1.0f / l[r] : 0.0f);
+        for (int64_t d = 0; d < D; d += 16) {
+            __mmask16 in = valid_lanes((int)d, (int)D);
+            __m512 v = _mm512_mul_ps(_mm512_loadu_ps(o + r * dv + d), inv);
+            if (dt == DT_BF16)
+                _mm512_mask_cvtepi32_storeu_epi16((uint16_t *)y + r * ldy + d, in, to_bf16(v));
+            else
+                _mm512_mask_storeu_ps((float *)y + r * ldy + d, in, v);
+        }
+    }
+}
+
+/* s[8][nt*16] = q[8][D] . kt tiles, nt = 1 or 2. */
+AVX512_INLINE void qk_8rows(const float *q, int64_t D, const float *kt, int nt, float *s) {
+    __m512 acc[8][2];
+#pragma GCC unroll 8
+    for (int r = 0; r < 8; r++) acc[r][0] = acc[r][1] = _mm512_setzero_ps();
+    const float *k1 = kt + D * 16;
+    for (int64_t d = 0; d < D; d++) {
+        __m512 b0 = _mm512_loadu_ps(kt + d * 16);
+        __m512 b1 = nt == 2 ? _mm512_loadu_ps(k1 + d * 16) : b0;
+#pragma GCC unroll 8
+        for (int r = 0; r < 8; r++) {
+            __m512 qv = _mm512_set1_ps(q[r * D + d]);
+            acc[r][0] = _mm512_fmadd_ps(qv, b0, acc[r][0]);
+            if (nt == 2) acc[r][1] = _mm512_fmadd_ps(qv, b1, acc[r][1]);
+        }
+    }
+#pragma GCC unroll 8
+    for (int r = 0; r < 8; r++) {
+        _mm512_storeu_ps(s + r * FLASH_BK, acc[r][0]);
+        if (nt == 2) _mm512_storeu_ps(s + r * FLASH_BK + 16, acc[r][1]);
+    }
+}
+
+AVX512 void flash_qk_avx512(const float *qb, int rows, int64_t D, const float *kt, int nkp, float *s) {
+    int nt = nkp / 16;
+    for (int r0 = 0; r0 < rows; r0 += 8) {
+        int t = 0;
+        const float *q = qb + r0 * D;
+        float *sr = s + r0 * FLASH_BK;
+        for (; t + 1 < nt; t += 2) qk_8rows(q, D, kt + t * D * 16, 2, sr + t * 16);
+        if (t < nt) qk_8rows(q, D, kt + t * D * 16, 1, sr + t * 16);
+    }
+}
+
+/* o rows r, r+1 (columns [0, 16 nv)) += p rows r, r+1 . v. */
+AVX512_INLINE void pv_2rows(const float *p, int nkp, const float *v, int64_t dv, float *o, int nv) {
+    __m512 a0[4], a1[4];
+#pragma GCC unroll 4
+    for (int i = 0; i < nv; i++) {
+        a0[i] = _mm512_loadu_ps(o + 16 * i);
+        a1[i] = _mm512_loadu_ps(o + dv + 16 * i);
+    }
+    for (int j = 0; j < nkp; j++) {
+        __m512 x0 = _mm512_set1_ps(p[j]), x1 = _mm512_set1_ps(p[FLASH_BK + j]);
+#pragma GCC unroll 4
+        for (int i = 0; i < nv; i++) {
+            __m512 vv = _mm512_loadu_ps(v + j * dv + 16 * i);
+            a0[i] = _mm512_fmadd_ps(x0, vv, a0[i]);
+            a1[i] = _mm512_fmadd_ps(x1, vv, a1[i]);
+        }
+    }
+#pragma GCC unroll 4
+    for (int i = 0; i < nv; i++) {
+        _mm512_storeu_ps(o + 16 * i, a0[i]);
+        _mm512_storeu_ps(o + dv + 16 * i, a1[i]);
+    }
+}
+
+AVX512 void flash_pv_avx512(const float *p, int rows, int nkp, const float *v, int64_t dv, float *o) {
+    for (int r = 0; r < rows; r += 2)
+        for (int64_t d = 0; d < dv; d += 64) {
+            const float *pr = p + r * FLASH_BK, *vd = v + d;
+            float *od = o + r * dv + d;
+            switch ((dv - d) / 16) {
+            case 1: pv_2rows(pr, nkp, vd, dv, od, 1); break;
+            case 2: pv_2rows(pr, nkp, vd, dv, od, 2); break;
+            case 3: pv_2rows(pr, nkp, vd, dv, od, 3); break;
+            default: pv_2rows(pr, nkp, vd, dv, od, 4); break;
+            }
+        }
+}
