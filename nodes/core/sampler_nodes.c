@@ -181,6 +181,7 @@ static int sample(ci_call *c, ks_params *p, double cfg) {
     sd_step_ctx step = {c, B, h, w};
     sample_plan(guider, ck, s);
     int rc = ks_sample(p, &kl, cfg_denoise, guider, sd_on_step, &step, out->samples->data);
+    mc_resize(mh->owner, sd_checkpoint_bytes(ck));   /* weights prepared by now */
     cfg_free(guider);
     free(ctx);
     free(mask);

@@ -51,8 +51,10 @@ double model_fixture_rel_err(const float *a, const float *b, size_t n) {
     return scale > 0 ? diff / scale : diff;
 }
 
-int model_fixture_backend(int bf16) {
-    backend_config cfg = {.accel = ACCEL_CPU, .opt = OPT_O1,
+int model_fixture_backend(int bf16) { return model_fixture_backend_at(bf16, OPT_O1); }
+
+int model_fixture_backend_at(int bf16, int opt) {
+    backend_config cfg = {.accel = ACCEL_CPU, .opt = (opt_level)opt,
                           .prec = bf16 ? PREC_BF16 : PREC_FP32};
     char err[256];
     backend_shutdown();

@@ -17,6 +17,7 @@ const tensor *model_fixture_get(const ckpt *c, const char *name);
 /* max |a - b| / max |b|: the error relative to the reference tensor's scale. */
 double model_fixture_rel_err(const float *a, const float *b, size_t n);
 /* Brings up the cpu engine at the given precision (0 ok); fails the test otherwise. */
-int model_fixture_backend(int bf16);
+int model_fixture_backend(int bf16);               /* at O1 */
+int model_fixture_backend_at(int bf16, int opt);   /* opt: an opt_level */
 
 #endif
