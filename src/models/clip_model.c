@@ -58,9 +58,9 @@ static const clip_key clip_layer_keys[] = {
 #define CLIP_LAYER_KEYS (sizeof clip_layer_keys / sizeof *clip_layer_keys)
 
 /* HF-named weight `name` of encoder layer `layer` (-1: outside the layers) with the
- * expected shape, as an owned model weight: the layers' linear weights in the dtype ops
- * compute in (held once, as model.h tells), the rest in f32 (host loops read the
- * embeddings and projection, the norms take f32). */
+ * expected shape, as an owned copy: the layers' weights as model weights (linear ones in
+ * the dtype ops compute in, held once as model.h tells; norms in f32), the rest as plain
+ * f32 that is never dropped (host loops read the embeddings and the projection). */
 static tensor *bind(const clip_source *s, const clip_config *cfg, int layer, const char *name,
                     int ndim, const int *dims, char **err) {
     int64_t ne[2], want[2];
@@ -76,7 +76,8 @@ static tensor *bind(const clip_source *s, const clip_config *cfg, int layer, con
                                        (char *)t->data + (size_t)(third - 1) * (t->nbytes / 3))
                          : NULL;
     dtype dt = layer >= 0 && ndim == 2 ? ops_weight_dt() : DT_F32;
-    tensor *f = third && !part ? NULL : tensor_weight_copy(part ? part : t, dt);
+    const tensor *src = part ? part : t;
+    tensor *f = third && !part ? NULL : layer >= 0 ? tensor_weight_copy(src, dt) : tensor_to_f32(src);
     tensor_free(part);
     if (!f) *err = clip_errf("out of memory converting %s to %s", key, dtype_name(dt));
     return f;

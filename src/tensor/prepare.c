@@ -3,8 +3,8 @@
  * A prepared copy is made from the plain data, or, once that was dropped, from the
  * previous prepared copy unpacked to plain in a temporary buffer (a primitive of another
  * layout, or int8, whose row scales are taken over plain rows; int8 keeps that buffer
- * as the plain data again). Preparing always runs
- * its reorders, also in plan mode: the copy is the point of planning.
+ * as the plain data again). Preparing always runs its reorders, also in plan mode: the
+ * copy is the point of planning.
  */
 #include "tensor/prepare.h"
 #include "tensor/ops_internal.h"
@@ -161,7 +161,8 @@ dnn_arg prepare_weights_arg(const tensor *w, const pentry *e, const dnnl_memory_
         return a;
     }
     p = prepare_get(w, plain, want, -1);
-    if (p) {   /* else dnn_exec_any reorders per call */
+    if (!p && !w->data) p = w->prepared;   /* no new copy: the dropped plain's stand-in */
+    if (p) {   /* else (or for that stand-in) dnn_exec_any reorders per call */
         a.md = &p->md;
         a.ptr = p->data;
     }
