@@ -38,6 +38,7 @@ typedef struct vae vae;
 /* prefix: "first_stage_model." inside a checkpoint, "" for a standalone VAE file. */
 vae *vae_load(const ckpt *ck, const char *prefix, const vae_config *cfg, char *err, size_t errlen);
 void vae_free(vae *v);
+/* Bytes its weights hold now: bound copies, or the prepared copies that replaced them. */
 size_t vae_weight_bytes(const vae *v);
 size_t vae_activation_peak(const vae *v);
 int vae_downscale(const vae *v);        /* 8 for kl-f8 */
