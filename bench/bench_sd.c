@@ -8,7 +8,8 @@
  *                  weight (layout, dtype, int8 quantization) before the first step
  *   first_image_s  the first full picture (CLIP x2, `steps` euler steps with CFG, decode),
  *                  i.e. with (no --jit) or without (--jit) primitive creation inside it;
- *                  first_image_jit_s = jit_s + first_image_s is what --jit costs in all
+ *                  first_image_jit_s = jit_s + first_image_s is what --jit costs in all;
+ *                  first_image_primitives: how many primitives it created (0 after --jit)
  *   unet_step_s    median UNet call with the CFG batch (2 x batch items)
  *   clip_s, vae_decode_s, image_s (the second picture), images_per_s = batch / image_s
  * plus GFLOPS of the UNet step (flops.h counts the work the ops issued) against the ISA's
@@ -188,6 +189,7 @@ typedef struct sd_times {
     double load, jit, first_image, unet_step, clip, vae_decode, image, step_gflop;
     double step_cpu, first_image_cpu, image_cpu;   /* process CPU seconds: steadier on a
                                                       shared host */
+    double first_image_prims;   /* primitives created inside the first picture: 0 with --jit */
     double step_joules, image_joules;
 } sd_times;
 
@@ -226,9 +228,11 @@ static int sd_measure(sd_run *r, sd_times *t, tensor **image, tensor *step_out) 
     if (!o->skip_full) {
         t0 = bench_now_s();
         double c0 = bench_cpu_s();
+        uint64_t made = ops_primitives_created();
         if (!(*image = sd_image(r))) goto fail;
         t->first_image = bench_now_s() - t0;
         t->first_image_cpu = bench_cpu_s() - c0;
+        t->first_image_prims = (double)(ops_primitives_created() - made);
         sd_progress("first image", t->first_image);
     }
     /* The step needs the prompts' contexts (made already by a picture or --jit), and one
@@ -353,6 +357,7 @@ static void sd_report(const sd_run *r, const sd_times *t, double peak_gflops) {
     if (!o->skip_full) {
         cJSON_AddNumberToObject(sd, "first_image_s", t->first_image);
         if (o->jit) cJSON_AddNumberToObject(sd, "first_image_jit_s", t->jit + t->first_image);
+        cJSON_AddNumberToObject(sd, "first_image_primitives", t->first_image_prims);
         cJSON_AddNumberToObject(sd, "image_s", t->image);
         cJSON_AddNumberToObject(sd, "first_image_cpu_s", t->first_image_cpu);
         cJSON_AddNumberToObject(sd, "image_cpu_s", t->image_cpu);
