@@ -2,11 +2,14 @@
  *
  * One checkpoint (the synthetic SD1.5 file by default) is loaded once; then, in the
  * order a fresh process meets them:
- *   jit_s          --jit only: one UNet call at the target shape and one decode on zero
- *                  inputs, which creates and caches every primitive and prepares every
+ *   jit_s          --jit only: the daemon's warm-up: CLIP, one UNet call at the target
+ *                  shape and one decode run in plan mode (tensor/ops.h), which executes
+ *                  no kernel but creates and caches every primitive and prepares every
  *                  weight (layout, dtype, int8 quantization) before the first step
  *   first_image_s  the first full picture (CLIP x2, `steps` euler steps with CFG, decode),
- *                  i.e. with (no --jit) or without (--jit) primitive creation inside it
+ *                  i.e. with (no --jit) or without (--jit) primitive creation inside it;
+ *                  first_image_jit_s = jit_s + first_image_s is what --jit costs in all;
+ *                  first_image_primitives: how many primitives it created (0 after --jit)
  *   unet_step_s    median UNet call with the CFG batch (2 x batch items)
  *   clip_s, vae_decode_s, image_s (the second picture), images_per_s = batch / image_s
  * plus GFLOPS of the UNet step (flops.h counts the work the ops issued) against the ISA's
@@ -25,6 +28,7 @@
 #include "sampling/cfg.h"
 #include "sampling/ksampler.h"
 #include "tensor/flops.h"
+#include "tensor/ops.h"
 
 #include <cjson/cJSON.h>
 #include <math.h>
@@ -144,10 +148,17 @@ static int sd_decode(sd_run *r) {
     return img ? 0 : -1;
 }
 
-/* --jit: every primitive of the target shapes created, every weight prepared. */
+/* --jit: every primitive of the target shapes created, every weight prepared, nothing
+ * executed. The planned prompts' contexts are garbage: dropped, for the picture to make. */
 static int sd_jit(sd_run *r) {
-    tensor *x = sd_step_input(r, 2 * r->o->batch), *y = x ? tensor_new(DT_F32, 4, x->ne) : NULL;
+    tensor *x = tensor_new(DT_F32, 4, (int64_t[]){2 * r->o->batch, 4, r->h, r->w});
+    tensor *y = x ? tensor_new(DT_F32, 4, x->ne) : NULL;
+    int was = ops_plan_set(1);
     int rc = y && !sd_clip(r) && !sd_step(r, x, y) && !sd_decode(r) ? 0 : -1;
+    ops_plan_set(was);
+    tensor_free(r->cond);
+    tensor_free(r->uncond);
+    r->cond = r->uncond = NULL;
     tensor_free(x);
     tensor_free(y);
     return rc;
@@ -178,6 +189,7 @@ typedef struct sd_times {
     double load, jit, first_image, unet_step, clip, vae_decode, image, step_gflop;
     double step_cpu, first_image_cpu, image_cpu;   /* process CPU seconds: steadier on a
                                                       shared host */
+    double first_image_prims;   /* primitives created inside the first picture: 0 with --jit */
     double step_joules, image_joules;
 } sd_times;
 
@@ -216,9 +228,11 @@ static int sd_measure(sd_run *r, sd_times *t, tensor **image, tensor *step_out) 
     if (!o->skip_full) {
         t0 = bench_now_s();
         double c0 = bench_cpu_s();
+        uint64_t made = ops_primitives_created();
         if (!(*image = sd_image(r))) goto fail;
         t->first_image = bench_now_s() - t0;
         t->first_image_cpu = bench_cpu_s() - c0;
+        t->first_image_prims = (double)(ops_primitives_created() - made);
         sd_progress("first image", t->first_image);
     }
     /* The step needs the prompts' contexts (made already by a picture or --jit), and one
@@ -276,13 +290,31 @@ static double psnr(const tensor *a, const tensor *b) {
     return se > 0 ? 10.0 * log10((double)n / se) : INFINITY;
 }
 
+/* The reference's own UNet and VAE, bound at the current (fp32) precision: models bind
+ * their weights in the compute dtype, so those of a bf16 run are rounded already. */
+static int sd_reference_models(sd_run *r, unet **u, vae **v) {
+    char *cerr = NULL;
+    model_config mc;
+    vae_config vc = vae_config_sd();
+    ckpt *ck = ckpt_open(r->o->ckpt, &cerr);
+    *u = ck && model_detect(ck, &mc, r->err, sizeof r->err) == 0
+             ? unet_load(ck, mc.unet_prefix, &mc.unet, r->err, sizeof r->err) : NULL;
+    *v = *u ? vae_load(ck, "first_stage_model.", &vc, r->err, sizeof r->err) : NULL;
+    if (cerr) snprintf(r->err, sizeof r->err, "%s", cerr);
+    free(cerr);
+    ckpt_close(ck);
+    return *v ? 0 : -1;
+}
+
 /* --accuracy: the same UNet call and picture at fp32 O0 (the reference path). */
 static int sd_accuracy(sd_run *r, const tensor *step_out, const tensor *image, cJSON *sd) {
     bench_opts ref = *r->o;
     ref.opt = OPT_O0;
     bench_use_precision(&ref, PREC_FP32);
+    unet *u = r->u;
+    vae *v = r->v;
     tensor *x = sd_step_input(r, 2 * r->o->batch), *y = x ? tensor_new(DT_F32, 4, x->ne) : NULL;
-    int rc = y && !sd_step(r, x, y) ? 0 : -1;
+    int rc = y && !sd_reference_models(r, &r->u, &r->v) && !sd_step(r, x, y) ? 0 : -1;
     if (!rc) cJSON_AddNumberToObject(sd, "unet_rel_max_err", rel_max_err(step_out, y));
     if (!rc && image) {
         tensor *img = sd_image(r);
@@ -295,6 +327,10 @@ static int sd_accuracy(sd_run *r, const tensor *step_out, const tensor *image, c
     }
     tensor_free(x);
     tensor_free(y);
+    if (r->u != u) unet_free(r->u);
+    if (r->v != v) vae_free(r->v);
+    r->u = u;
+    r->v = v;
     bench_use_precision(r->o, r->o->prec);
     return rc;
 }
@@ -320,6 +356,8 @@ static void sd_report(const sd_run *r, const sd_times *t, double peak_gflops) {
     cJSON_AddNumberToObject(sd, "vae_decode_s", t->vae_decode);
     if (!o->skip_full) {
         cJSON_AddNumberToObject(sd, "first_image_s", t->first_image);
+        if (o->jit) cJSON_AddNumberToObject(sd, "first_image_jit_s", t->jit + t->first_image);
+        cJSON_AddNumberToObject(sd, "first_image_primitives", t->first_image_prims);
         cJSON_AddNumberToObject(sd, "image_s", t->image);
         cJSON_AddNumberToObject(sd, "first_image_cpu_s", t->first_image_cpu);
         cJSON_AddNumberToObject(sd, "image_cpu_s", t->image_cpu);

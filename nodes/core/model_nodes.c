@@ -101,7 +101,7 @@ fail:
     return NULL;
 }
 
-static size_t checkpoint_bytes(const sd_checkpoint *ck) {
+size_t sd_checkpoint_bytes(const sd_checkpoint *ck) {
     return (ck->unet ? unet_weight_bytes(ck->unet) : 0) + (ck->vae ? vae_weight_bytes(ck->vae) : 0);
 }
 
@@ -116,7 +116,7 @@ static mc_obj *load_cached(ci_call *c, const char *key, const char *path,
         ci_fail(c, "RuntimeError", "%s", err);
         return NULL;
     }
-    size_t bytes = checkpoint_bytes(ck);
+    size_t bytes = sd_checkpoint_bytes(ck);
     log_info("models: loaded %s (%.0f MiB of weights)", path, (double)bytes / CI_MB);
     if (!(o = mc_insert(key, ck, bytes, checkpoint_free))) ci_fail(c, "torch.OutOfMemoryError", "out of memory");
     return o;

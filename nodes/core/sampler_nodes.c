@@ -5,15 +5,24 @@
  * calc_cond_batch. This file hands it the CONDITIONING lists (one guider id per
  * entry, positive entries first) and is the model function under it: the UNet on a
  * batch of items, each with the context of its id.
+ *
+ * --jit: before the first step the guider's first call and the checkpoint VAE's decode
+ * of the latent run in plan mode (tensor/ops.h): every primitive they need is created
+ * and every weight prepared there, at the shapes the steps will use, so no step pays
+ * for it. A plan executes no kernel; the guider keeps no state between calls.
  */
 #include "sd.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
+#include "backend/backend.h"
+#include "base/log.h"
 #include "sampling/cfg.h"
 #include "sampling/ksampler.h"
+#include "tensor/ops.h"
 
 typedef struct guide_ctx {
     unet *u;
@@ -104,6 +113,33 @@ static int check_names(const char *sampler, const char *scheduler, char *msg, si
     return 0;
 }
 
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* --jit (see the top): plans the UNet calls of a step and the decode of the result.
+ * A failure here is the real call's to report, so it is only logged. */
+static void sample_plan(cfg_guider *guider, const sd_checkpoint *ck, const tensor *latent) {
+    if (!backend_settings()->jit) return;
+    double t0 = now_s();
+    uint64_t made = ops_primitives_created();
+    float *denoised = malloc((size_t)tensor_numel(latent) * sizeof *denoised);
+    char err[256] = "";
+    int was = ops_plan_set(1);
+    int rc = denoised ? cfg_denoise(guider, latent->data, ck->ms.sigma_max, denoised, NULL) : -1;
+    tensor *img = rc == 0 && ck->vae ? vae_decode(ck->vae, latent, err, sizeof err) : NULL;
+    ops_plan_set(was);
+    free(denoised);
+    tensor_free(img);
+    if (rc) log_warn("jit: planning the sampler's model call failed");
+    else log_info("jit: planned the UNet and VAE decode for a %lldx%lld latent, batch %lld: "
+                  "%llu primitives created in %.2f s", (long long)latent->ne[2],
+                  (long long)latent->ne[3], (long long)latent->ne[0],
+                  (unsigned long long)(ops_primitives_created() - made), now_s() - t0);
+}
+
 static int sample(ci_call *c, ks_params *p, double cfg) {
     const sd_handle *mh = ci_get_object(c, "model", SD_TYPE_MODEL);
     const sd_cond *pos = ci_get_object(c, "positive", SD_TYPE_COND), *neg = ci_get_object(c, "negative", SD_TYPE_COND);
@@ -143,7 +179,9 @@ static int sample(ci_call *c, ks_params *p, double cfg) {
     }
     ks_latent kl = {B, per, s->data, in->n_batch_index == B ? in->batch_index : NULL, mask};
     sd_step_ctx step = {c, B, h, w};
+    sample_plan(guider, ck, s);
     int rc = ks_sample(p, &kl, cfg_denoise, guider, sd_on_step, &step, out->samples->data);
+    mc_resize(mh->owner, sd_checkpoint_bytes(ck));   /* weights prepared by now */
     cfg_free(guider);
     free(ctx);
     free(mask);

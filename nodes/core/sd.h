@@ -46,6 +46,8 @@ typedef struct sd_handle {     /* MODEL, CLIP, VAE */
 } sd_handle;
 
 static inline sd_checkpoint *sd_of(const sd_handle *h) { return mc_payload(h->owner); }
+/* Bytes its UNet and VAE weights hold now (the model cache's measure of an entry). */
+size_t sd_checkpoint_bytes(const sd_checkpoint *ck);
 /* A handle on owner (takes a new reference) as output `index`. */
 int sd_set_handle(ci_call *c, int index, const char *type, mc_obj *owner, int clip_skip);
 void sd_handle_free(void *handle);

@@ -89,7 +89,9 @@ static int clip_walk(const clip_config *cfg, clip_visit_fn fn, void *ctx) {
 }
 
 /* HF-named weight `k` of encoder layer `layer` (-1: outside the layers) with the
- * expected shape, widened to an owned f32 copy. */
+ * expected shape, as an owned copy: the layers' weights as model weights (linear ones in
+ * the dtype ops compute in, held once as model.h tells; norms in f32), the rest as plain
+ * f32 that is never dropped (host loops read the embeddings and the projection). */
 static tensor *bind(const clip_source *s, const clip_config *cfg, int layer, const clip_key *k,
                     char **err) {
     int64_t ne[2], want[2];
@@ -104,9 +106,11 @@ static tensor *bind(const clip_source *s, const clip_config *cfg, int layer, con
     tensor *part = third ? tensor_view(t->dt, k->ndim, ne,
                                        (char *)t->data + (size_t)(third - 1) * (t->nbytes / 3))
                          : NULL;
-    tensor *f = third && !part ? NULL : tensor_to_f32(part ? part : t);
+    dtype dt = layer >= 0 && k->ndim == 2 ? ops_weight_dt() : DT_F32;
+    const tensor *src = part ? part : t;
+    tensor *f = third && !part ? NULL : layer >= 0 ? tensor_weight_copy(src, dt) : tensor_to_f32(src);
     tensor_free(part);
-    if (!f) *err = clip_errf("out of memory widening %s", key);
+    if (!f) *err = clip_errf("out of memory converting %s to %s", key, dtype_name(dt));
     return f;
 }
 

@@ -60,7 +60,6 @@ static void model_params_add(model_params *p, tensor *t) {
         p->cap = cap;
     }
     p->v[p->n++] = t;
-    p->nbytes += t->nbytes;
 }
 
 static void model_shape_str(char *buf, size_t len, int ndim, const int64_t *ne) {
@@ -94,10 +93,11 @@ tensor *model_tensor(model_loader *ld, const char *key, int ndim, const int64_t 
         model_fail(ld, "tensor '%s%s' has shape %s, expected %s", ld->prefix, key, got, want);
         return NULL;
     }
-    tensor *t = tensor_to_f32(src);
+    dtype dt = ndim >= 2 ? ops_weight_dt() : DT_F32;
+    tensor *t = tensor_weight_copy(src, dt);
     if (!t) {
-        model_fail(ld, "tensor '%s%s' (%s): cannot convert to F32 (out of memory or not a "
-                   "float tensor)", ld->prefix, key, dtype_name(src->dt));
+        model_fail(ld, "tensor '%s%s' (%s): cannot convert to %s (out of memory or not a "
+                   "float tensor)", ld->prefix, key, dtype_name(src->dt), dtype_name(dt));
         return NULL;
     }
     model_params_add(ld->params, t);
@@ -134,6 +134,12 @@ void model_params_free(model_params *p) {
     for (int i = 0; i < p->n; i++) tensor_free(p->v[i]);
     free(p->v);
     memset(p, 0, sizeof(*p));
+}
+
+size_t model_params_bytes(const model_params *p) {
+    size_t n = 0;
+    for (int i = 0; i < p->n; i++) n += tensor_held_bytes(p->v[i]);
+    return n;
 }
 
 void model_path(char *buf, const char *fmt, ...) {

@@ -1,8 +1,11 @@
 /* model.h -- small pieces every model forward pass shares.
  *
  * Weights: a model binds each tensor by its checkpoint key (prefix + module path +
- * ".weight"/".bias"), checks the shape it expects, and keeps its own copy in the
- * dtype the backend's precision asks for, so the checkpoint can be closed after load.
+ * ".weight"/".bias"), checks the shape it expects, and keeps its own copy, so the
+ * checkpoint can be closed after load: conv and linear weights in the dtype the
+ * precision computes in (bf16 for --precision bf16), vectors (biases, norm scales) in
+ * f32 as the primitives read them. A weight is then held once: in that copy, or, from
+ * O2, in the prepared copy its primitive made of it (prepare.h drops the plain one).
  * A model_layer is the (weight, bias) pair of one conv, linear or norm module; its
  * field names mirror the checkpoint. Binding errors are sticky: the first missing key
  * or wrong shape is recorded and every later bind is a no-op, so a loader reads as a
@@ -44,7 +47,6 @@ typedef struct model_layer {
 typedef struct model_params {
     tensor **v;
     int n, cap;
-    size_t nbytes;
 } model_params;
 
 typedef struct model_loader {
@@ -80,6 +82,8 @@ void model_linear_bind(model_loader *ld, model_layer *l, const char *path,
 void model_norm_bind(model_loader *ld, model_layer *l, const char *path, int64_t channels);
 
 void model_params_free(model_params *p);
+/* Bytes the weights hold now: plain copies plus prepared ones (tensor_held_bytes). */
+size_t model_params_bytes(const model_params *p);
 
 /* printf into a module path buffer (paths are short; truncation is a bug). */
 #define MODEL_PATH_MAX 160

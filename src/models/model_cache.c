@@ -45,6 +45,22 @@ static mc_obj *uncache(mc_obj *o) {
     return --o->refs == 0 ? o : NULL;
 }
 
+#define EVICT_MAX 64
+
+/* Drops entries from the cold end while over budget, never `keep` (lock held); returns
+ * how many of them in dead[] are to be freed, after unlocking (destructors are slow). */
+static int evict(const mc_obj *keep, mc_obj **dead) {
+    int n = 0;
+    while (budget && held > budget && n < EVICT_MAX) {
+        mc_obj *last = head;
+        while (last->next) last = last->next;
+        if (last == keep) break;
+        mc_obj *d = uncache(last);
+        if (d) dead[n++] = d;
+    }
+    return n;
+}
+
 void mc_set_budget(size_t bytes) {
     pthread_mutex_lock(&lock);
     budget = bytes;
@@ -77,23 +93,28 @@ mc_obj *mc_insert(const char *key, void *payload, size_t bytes, void (*destroy)(
         return NULL;
     }
     *o = (mc_obj){k, payload, bytes, destroy, 2, 1, NULL};
-    mc_obj *dead[64];
-    int n_dead = 0;
+    mc_obj *dead[EVICT_MAX];
     pthread_mutex_lock(&lock);
     o->next = head;
     head = o;
     held += bytes;
-    /* Evict from the cold end; the frees run after unlocking (destructors are slow). */
-    while (budget && held > budget && n_dead < 64) {
-        mc_obj *last = head;
-        while (last->next) last = last->next;
-        if (last == o) break;
-        mc_obj *d = uncache(last);
-        if (d) dead[n_dead++] = d;
-    }
+    int n_dead = evict(o, dead);
     pthread_mutex_unlock(&lock);
     for (int i = 0; i < n_dead; i++) obj_free(dead[i]);
     return o;
+}
+
+void mc_resize(mc_obj *o, size_t bytes) {
+    mc_obj *dead[EVICT_MAX];
+    int n_dead = 0;
+    pthread_mutex_lock(&lock);
+    if (o->cached) {
+        held = held - o->bytes + bytes;
+        n_dead = evict(o, dead);
+    }
+    o->bytes = bytes;
+    pthread_mutex_unlock(&lock);
+    for (int i = 0; i < n_dead; i++) obj_free(dead[i]);
 }
 
 mc_obj *mc_ref(mc_obj *o) {

@@ -27,6 +27,9 @@ mc_obj *mc_acquire(const char *key);
  * returns it with a reference for the caller. destroy(payload) runs when the last
  * reference is released. NULL on out of memory (payload destroyed). */
 mc_obj *mc_insert(const char *key, void *payload, size_t bytes, void (*destroy)(void *));
+/* The entry's payload holds `bytes` now (weights prepared since it was inserted take
+ * their final layout and size then): the budget counts that, and evicts as mc_insert. */
+void mc_resize(mc_obj *o, size_t bytes);
 mc_obj *mc_ref(mc_obj *o);
 void mc_release(mc_obj *o);
 void *mc_payload(const mc_obj *o);

@@ -316,7 +316,7 @@ void unet_free(unet *u) {
 }
 
 const unet_config *unet_get_config(const unet *u) { return &u->cfg; }
-size_t unet_weight_bytes(const unet *u) { return u->params.nbytes; }
+size_t unet_weight_bytes(const unet *u) { return model_params_bytes(&u->params); }
 size_t unet_activation_peak(const unet *u) {
     return arena_peak(u->act) + arena_peak(u->scratch);
 }

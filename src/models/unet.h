@@ -33,6 +33,7 @@ void unet_free(unet *u);
 int unet_keys(const char *prefix, const unet_config *cfg, synth_keys *keys, dtype dt,
               char *err, size_t errlen);
 const unet_config *unet_get_config(const unet *u);
+/* Bytes its weights hold now: bound copies, or the prepared copies that replaced them. */
 size_t unet_weight_bytes(const unet *u);
 /* Most bytes of activations live at once in the last call (arena peaks). */
 size_t unet_activation_peak(const unet *u);

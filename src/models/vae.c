@@ -216,7 +216,7 @@ void vae_free(vae *v) {
     free(v);
 }
 
-size_t vae_weight_bytes(const vae *v) { return v->params.nbytes; }
+size_t vae_weight_bytes(const vae *v) { return model_params_bytes(&v->params); }
 size_t vae_activation_peak(const vae *v) { return model_chain_peak(&v->chain); }
 int vae_downscale(const vae *v) { return 1 << (v->cfg.num_levels - 1); }
 int vae_latent_channels(const vae *v) { return v->cfg.z_channels; }

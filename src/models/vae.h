@@ -43,6 +43,7 @@ void vae_free(vae *v);
  * prefix, in binding order, as dtype dt. 0, or -1 with a message. */
 int vae_keys(const char *prefix, const vae_config *cfg, synth_keys *keys, dtype dt,
              char *err, size_t errlen);
+/* Bytes its weights hold now: bound copies, or the prepared copies that replaced them. */
 size_t vae_weight_bytes(const vae *v);
 size_t vae_activation_peak(const vae *v);
 int vae_downscale(const vae *v);        /* 8 for kl-f8 */

@@ -88,8 +88,27 @@ static void dnn_from_device(dnnl_memory_t m, const dnnl_memory_desc_t *md, void 
     }
 }
 
+static _Thread_local int dnn_planning;
+
+int ops_plan_set(int on) {
+    int was = dnn_planning;
+    dnn_planning = on;
+    return was;
+}
+
+int ops_planning(void) { return dnn_planning; }
+
+uint64_t ops_primitives_created(void) {
+    uint64_t entries, hits, misses;
+    pcache_stats(&entries, &hits, &misses);
+    return misses;
+}
+
+dtype ops_weight_dt(void) { return backend_compute_dt(); }
+
 int dnn_exec(const pentry *e, int n, const dnn_arg *args) {
     enum { MAXARGS = 16 };
+    if (dnn_planning) return 0;
     dnnl_exec_arg_t ex[MAXARGS];
     int gpu = backend_on_gpu(), rc = 0;
     if (n > MAXARGS) return dnn_fail("exec (too many args)", dnnl_invalid_arguments);

@@ -33,7 +33,8 @@ typedef struct dnn_arg {
     void *ptr;
 } dnn_arg;
 
-/* Runs the primitive on the current stream and waits. 0, or -1 (logged). */
+/* Runs the primitive on the current stream and waits. 0, or -1 (logged). In plan mode
+ * (ops.h) it returns 0 at once: the one place execution is skipped. */
 int dnn_exec(const pentry *e, int n, const dnn_arg *args);
 
 /* Like dnn_exec, but args come in the layouts the caller has (plain); where the primitive

@@ -75,6 +75,21 @@ tensor *op_slice(const tensor *x, int axis, int64_t start, int64_t len);
 tensor *op_permute(const tensor *x, const int *perm);
 tensor *op_cast(const tensor *x, dtype dt);
 
+/* Plan mode, per thread: ops check their arguments, create or look up their primitives,
+ * prepare their weights and carve outputs and scratch from the arena as usual, but
+ * execute nothing, so results' contents are undefined. A model forward run in plan mode
+ * leaves every primitive and prepared weight a real forward with the same shapes needs:
+ * the real one then creates none (--jit warm-up). Returns the previous mode, for
+ * `int was = ops_plan_set(1); ...; ops_plan_set(was);`. */
+int ops_plan_set(int on);
+int ops_planning(void);
+/* Primitives created since start (the primitive cache's misses): what a plan made, and
+ * what a planned real call must not add. */
+uint64_t ops_primitives_created(void);
+/* The dtype conv and linear weights compute in (the precision setting as this engine
+ * resolved it): models bind their weight matrices in it. */
+dtype ops_weight_dt(void);
+
 typedef enum { INTERP_NEAREST, INTERP_NEAREST_EXACT, INTERP_BILINEAR, INTERP_BICUBIC,
                INTERP_AREA } interp_kind;
 /* x (N,C,H,W) -> (N,C,h,w) as torch.nn.functional.interpolate computes it

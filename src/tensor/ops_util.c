@@ -58,10 +58,14 @@ int ops_copy(tensor *dst, const tensor *src) {
 }
 
 void pkey_md(pkey *k, const dnnl_memory_desc_t *md) {
+    const dnnl_blocking_desc_t *b = &md->format_desc.blocking;
     pkey_push(k, md->data_type);
     pkey_push(k, md->ndims);
     for (int i = 0; i < md->ndims; i++) {
         pkey_push(k, md->dims[i]);
-        pkey_push(k, md->format_desc.blocking.strides[i]);
+        pkey_push(k, b->strides[i]);
     }
+    /* Blocked layouts (prepared weights) may share outer strides: their blocks differ. */
+    pkey_push(k, b->inner_nblks);
+    for (int i = 0; i < b->inner_nblks; i++) pkey_push(k, b->inner_blks[i] * 16 + b->inner_idxs[i]);
 }

@@ -1,4 +1,11 @@
-/* prepare.c -- see prepare.h. */
+/* prepare.c -- see prepare.h.
+ *
+ * A prepared copy is made from the plain data, or, once that was dropped, from the
+ * previous prepared copy unpacked to plain in a temporary buffer (a primitive of another
+ * layout, or int8, whose row scales are taken over plain rows; int8 keeps that buffer
+ * as the plain data again). Preparing always runs its reorders, also in plan mode: the
+ * copy is the point of planning.
+ */
 #include "tensor/prepare.h"
 #include "tensor/ops_internal.h"
 #include "backend/alloc.h"
@@ -58,6 +65,7 @@ static float *prepare_row_scales(const tensor *w, int64_t K) {
     return s;
 }
 
+/* w (plain data) into a new prepared copy laid out as want. */
 static prepared *prepare_make(const tensor *w, const dnnl_memory_desc_t *plain,
                               const dnnl_memory_desc_t *want, int oc_dim) {
     prepared *p = calloc(1, sizeof *p);
@@ -87,25 +95,56 @@ static prepared *prepare_make(const tensor *w, const dnnl_memory_desc_t *plain,
     return p;
 }
 
+/* Drops w's plain storage when its prepared copy p holds the same values, so the weight
+ * is held once: only model weights (storage apart), never an int8 copy (lossy). */
+static void prepare_drop_plain(tensor *w, const prepared *p) {
+    if (w->storage != T_OWNED_APART || p->scales || p->md.data_type != dnn_dt(w->dt)) return;
+    free(w->data);
+    w->data = NULL;
+}
+
+/* A new prepared copy of w for want, from its plain data or its previous copy. An int8
+ * copy cannot stand in for the plain data: then the unpacked plain data comes back. */
+static prepared *prepare_remake(tensor *w, const dnnl_memory_desc_t *plain,
+                                const dnnl_memory_desc_t *want, int oc_dim) {
+    const prepared *old = w->prepared;
+    if (w->data || !old) return prepare_make(w, plain, want, oc_dim);
+    tensor unpacked = *w;
+    size_t bytes = dnnl_memory_desc_get_size(plain);
+    unpacked.data = aligned_alloc(64, ((bytes | 1) + 63) & ~(size_t)63);
+    prepared *p = NULL;
+    if (unpacked.data && run_reorder(&old->md, old->data, plain, unpacked.data) == 0)
+        p = prepare_make(&unpacked, plain, want, oc_dim);
+    if (p && oc_dim >= 0) w->data = unpacked.data;
+    else free(unpacked.data);
+    return p;
+}
+
 /* The prepared copy of w for `want` (made or remade as needed), or NULL. */
 static prepared *prepare_get(const tensor *w, const dnnl_memory_desc_t *plain,
                              const dnnl_memory_desc_t *want, int oc_dim) {
     /* prepared is a cache on a const weight: the one field ops may write. */
     tensor *mw = (tensor *)w;
     prepared *p = mw->prepared;
-    if (p && (!dnnl_memory_desc_equal(&p->md, want) || (oc_dim >= 0) != (p->scales != NULL))) {
-        tensor_unprepare(mw);
-        p = NULL;
-    }
+    if (p && dnnl_memory_desc_equal(&p->md, want) && (oc_dim >= 0) == (p->scales != NULL))
+        return p;
+    int planning = ops_plan_set(0);
+    p = prepare_remake(mw, plain, want, oc_dim);
+    ops_plan_set(planning);
     if (!p) {
-        p = prepare_make(w, plain, want, oc_dim);
-        if (!p) {
-            log_warn("prepare: could not make a prepared weight");
-            return NULL;
-        }
-        mw->prepared = p;
+        log_warn("prepare: could not make a prepared weight");
+        return NULL;
     }
+    tensor_unprepare(mw);
+    mw->prepared = p;
+    prepare_drop_plain(mw, p);
     return p;
+}
+
+size_t tensor_held_bytes(const tensor *t) {
+    const prepared *p = t->prepared;
+    int owns = t->storage == T_OWNED || (t->storage == T_OWNED_APART && t->data);
+    return (owns ? t->nbytes : 0) + (p ? p->bytes : 0);
 }
 
 static const dnnl_memory_desc_t *prepare_want(const pentry *e) {
@@ -115,9 +154,15 @@ static const dnnl_memory_desc_t *prepare_want(const pentry *e) {
 dnn_arg prepare_weights_arg(const tensor *w, const pentry *e, const dnnl_memory_desc_t *plain) {
     dnn_arg a = {DNNL_ARG_WEIGHTS, plain, w->data};
     const dnnl_memory_desc_t *want = prepare_want(e);
-    if (!want || dnnl_memory_desc_equal(want, plain) || w->storage == T_ARENA) return a;
-    prepared *p = prepare_get(w, plain, want, -1);
-    if (p) {   /* else dnn_exec_any reorders per call */
+    prepared *p = w->prepared;
+    if (!want || dnnl_memory_desc_equal(want, plain) || w->storage == T_ARENA) {
+        /* Plain wanted but dropped: the prepared copy, reordered per call. */
+        if (!w->data && p) a = (dnn_arg){DNNL_ARG_WEIGHTS, &p->md, p->data};
+        return a;
+    }
+    p = prepare_get(w, plain, want, -1);
+    if (!p && !w->data) p = w->prepared;   /* no new copy: the dropped plain's stand-in */
+    if (p) {   /* else (or for that stand-in) dnn_exec_any reorders per call */
         a.md = &p->md;
         a.ptr = p->data;
     }

@@ -5,6 +5,12 @@
  * mmapped, not an arena activation) that reorder happens on first use and the result
  * stays on the tensor (tensor.prepared) until tensor_free; later calls pass it as is.
  * A weight used by a primitive that wants a different layout is re-prepared.
+ *
+ * A model weight (T_OWNED_APART, bound in the compute dtype) whose prepared copy has its
+ * dtype is then held once: the plain storage is freed and `data` is NULL. A primitive
+ * that wants the plain layout after that (another --opt-level in the same process) gets
+ * the prepared copy, reordered per call by dnn_exec_any. int8 copies are lossy and keep
+ * the plain data.
  */
 #ifndef CI_PREPARE_H
 #define CI_PREPARE_H

@@ -1,7 +1,8 @@
 /* tensor.c -- tensor bookkeeping: dtypes, heap and borrowed tensors, widening to f32.
  *
  * The struct and its storage are one allocation for owned tensors, so tensor_free is a
- * single free(). Borrowed tensors own only the struct. Arena tensors own nothing (the
+ * single free(); model weights (T_OWNED_APART) are two, so their storage can go first.
+ * Borrowed tensors own only the struct. Arena tensors own nothing (the
  * arena frees them wholesale), so tensor_free ignores them: callers may free whatever
  * an op returned without asking where it came from.
  */
@@ -85,6 +86,7 @@ tensor *tensor_view(dtype dt, int ndim, const int64_t *ne, void *data) {
 void tensor_free(tensor *t) {
     if (!t || t->storage == T_ARENA) return;
     tensor_unprepare(t);
+    if (t->storage == T_OWNED_APART) free(t->data);
     free(t);
 }
 
@@ -135,17 +137,44 @@ float tensor_get_f32(const tensor *t, int64_t i) {
     }
 }
 
+/* Every element of t converted into out (same element count; out f32, f16 or bf16). */
+static void tensor_convert_into(tensor *out, const tensor *t) {
+    int64_t n = tensor_numel(t);
+    if (t->dt == out->dt) {
+        memcpy(out->data, t->data, out->nbytes);
+        return;
+    }
+    float *f = out->data;
+    uint16_t *h = out->data;
+    dtype dt = out->dt;
+    #pragma omp parallel for if (n > 65536)
+    for (int64_t i = 0; i < n; i++) {
+        float v = tensor_get_f32(t, i);
+        if (dt == DT_F32) f[i] = v;
+        else h[i] = dt == DT_BF16 ? f32_to_bf16(v) : f32_to_half(v);
+    }
+}
+
 tensor *tensor_to_f32(const tensor *t) {
     if (!t) return NULL;
     tensor *out = tensor_new(DT_F32, t->ndim, t->ne);
-    if (!out) return NULL;
-    int64_t n = tensor_numel(t);
-    float *o = out->data;
-    if (t->dt == DT_F32) {
-        memcpy(o, t->data, (size_t)n * 4);
-        return out;
+    if (out) tensor_convert_into(out, t);
+    return out;
+}
+
+tensor *tensor_weight_copy(const tensor *t, dtype dt) {
+    if (!t || (dt != DT_F32 && dt != DT_F16 && dt != DT_BF16)) return NULL;
+    tensor *out = malloc(sizeof *out);
+    if (!out || !tensor_init_shape(out, dt, t->ndim, t->ne)) {
+        free(out);
+        return NULL;
     }
-    #pragma omp parallel for if (n > 65536)
-    for (int64_t i = 0; i < n; i++) o[i] = tensor_get_f32(t, i);
+    out->storage = T_OWNED_APART;
+    out->data = aligned_alloc(64, ((out->nbytes | 1) + 63) & ~(size_t)63);   /* never 0 bytes */
+    if (!out->data) {
+        free(out);
+        return NULL;
+    }
+    tensor_convert_into(out, t);
     return out;
 }

@@ -4,8 +4,10 @@
  * and a block of storage that is either owned (heap), borrowed (a view into an mmapped
  * checkpoint or a caller's buffer) or carved from an arena (activations of one model
  * call). Prepared weights additionally carry the backend's opaque handle to a copy in
- * the layout and dtype their primitive prefers; `data` then stays the plain original so
- * reference paths (O0) and tests can still read it.
+ * the layout and dtype their primitive prefers. `data` then stays the plain original,
+ * except for a model weight (T_OWNED_APART) whose prepared copy holds the same values:
+ * its plain storage is dropped so the weight is held once, `data` becomes NULL and ops
+ * read the prepared copy instead (see prepare.h).
  *
  * This header is a contract between tensor/ (which implements it) and models/, io/,
  * sampling/ and the node packs (which use it): extend it, do not change meanings.
@@ -25,7 +27,9 @@ typedef enum {
 
 #define T_MAX_DIMS 5
 
-enum tensor_storage { T_OWNED, T_BORROWED, T_ARENA };
+/* T_OWNED_APART: owned, with the storage a heap block of its own (model weights), so
+ * that it can be dropped while the tensor lives on as its prepared copy. */
+enum tensor_storage { T_OWNED, T_BORROWED, T_ARENA, T_OWNED_APART };
 
 typedef struct tensor {
     dtype dt;
@@ -51,5 +55,12 @@ void tensor_free(tensor *t);   /* also drops `prepared`; a no-op on arena tensor
 int tensor_reshape(tensor *t, int ndim, const int64_t *ne);
 /* Owned f32 copy of any float/int tensor (f16, bf16, f8 widened exactly). */
 tensor *tensor_to_f32(const tensor *t);
+/* A model weight: t's values in dt (f32, f16 or bf16; narrowing rounds to nearest even,
+ * as torch's .to() and oneDNN's reorders do), T_OWNED_APART. NULL on out of memory or
+ * another dt. */
+tensor *tensor_weight_copy(const tensor *t, dtype dt);
+/* Bytes t really holds on the heap: its owned plain storage (unless dropped) plus its
+ * prepared copy. 0 for views and arena tensors without a prepared copy. */
+size_t tensor_held_bytes(const tensor *t);
 
 #endif

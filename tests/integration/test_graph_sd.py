@@ -1,11 +1,13 @@
 """ComfyUI's default txt2img graph through the daemon with the synthetic SD1.5
 checkpoint (BUILD/sd15-synth.safetensors, made by `make test`): the events of spec 3.5
 in order, the saved PNG with its metadata, a repeat that runs nothing, and a new seed
-that re-runs only the sampler and what follows it (with combined conditioning). 64x64, one step: about 90 s on two
-cores, nearly all of it loading and the first UNet call."""
+that re-runs only the sampler and what follows it (with combined conditioning), and the
+--jit warm-up in the log. 64x64, one step: about 90 s on two cores, nearly all of it
+loading and the first UNet call."""
 import io
 import json
 import os
+import re
 import uuid
 
 import pytest
@@ -78,6 +80,10 @@ def test_default_graph_events_cache_and_reseed(start_daemon):
     assert png.size == (64, 64)
     assert json.loads(png.text["prompt"])["3"]["inputs"]["seed"] == 156680208700286
     assert json.loads(png.text["workflow"]) == {"id": "wf-1", "nodes": []}
+    # --jit (the default) planned the sampler's UNet call and the decode before step 1
+    planned = re.findall(r"jit: planned the UNet and VAE decode for a 8x8 latent, batch 1: "
+                         r"(\d+) primitives created", d.output())
+    assert len(planned) == 1 and int(planned[0]) > 0, d.output()
 
     # the identical prompt: everything cached, nothing runs, the saved image is re-sent
     pid2, seen = run(d, ws, sid, 156680208700286)

@@ -1,5 +1,6 @@
 /* test_model_cache.c -- the loaded-model cache: hits, LRU eviction within the budget,
- * entries kept alive by their users after eviction or /free. */
+ * entries kept alive by their users after eviction or /free, entries that grow once
+ * their weights are prepared. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -55,10 +56,31 @@ static void test_users_keep_evicted_entries(void **state) {
     mc_set_budget(0);
 }
 
+static void test_resize_counts_and_evicts(void **state) {
+    (void)state;
+    mc_set_budget(100);
+    mc_release(put("old", 5, 40));
+    mc_obj *used = put("used", 6, 40);
+    mc_resize(used, 30);                  /* smaller: counted, nothing goes */
+    assert_int_equal(mc_bytes(), 70);
+    assert_int_equal(mc_count(), 2);
+    mc_resize(used, 70);                  /* 110 > 100: the colder entry goes, never this one */
+    assert_int_equal(mc_bytes(), 70);
+    assert_int_equal(destroyed[5], 1);
+    assert_null(mc_acquire("old"));
+    mc_clear();
+    mc_resize(used, 90);                  /* no longer cached: nothing to count */
+    assert_int_equal(mc_bytes(), 0);
+    mc_release(used);
+    assert_int_equal(destroyed[6], 1);
+    mc_set_budget(0);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_hit_and_lru_eviction),
         cmocka_unit_test(test_users_keep_evicted_entries),
+        cmocka_unit_test(test_resize_counts_and_evicts),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

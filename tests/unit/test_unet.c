@@ -3,6 +3,8 @@
  * The synthetic SD1.5 checkpoint is loaded once; each case runs one batch-of-2 UNet call
  * (cond, uncond) at one of three sigmas, as ComfyUI did, and compares the raw eps, the
  * per-cond denoised x - sigma*eps and the CFG-7 result. Errors are max |a-b| / max |ref|.
+ * At bf16 O2 the weights are held once (bf16 matrices, f32 vectors; the prepared copy
+ * replaces the plain one) and a planned call (--jit) leaves the real one nothing to create.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -14,8 +16,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "backend/backend.h"
 #include "models/unet.h"
 #include "support/model_fixture.h"
+#include "tensor/ops.h"
 
 #define FP32_TOL 1e-4
 #define BF16_TOL 5e-2   /* measured 2.3e-2 at most (eps and CFG result) */
@@ -27,11 +31,11 @@ typedef struct unet_fx {
     unet *u;
 } unet_fx;
 
-static int setup_at(void **state, int bf16) {
+static int setup_at(void **state, int bf16, int opt) {
     static unet_fx f;
     char err[512];
     memset(&f, 0, sizeof(f));
-    if (model_fixture_backend(bf16)) return -1;
+    if (model_fixture_backend_at(bf16, opt)) return -1;
     f.fx = model_fixture_open("unet.safetensors");
     f.synth = model_fixture_synth_open();
     if (!f.fx || !f.synth) return -1;
@@ -48,8 +52,9 @@ static int setup_at(void **state, int bf16) {
     return 0;
 }
 
-static int setup(void **state) { return setup_at(state, 0); }
-static int setup_bf16(void **state) { return setup_at(state, 1); }
+static int setup(void **state) { return setup_at(state, 0, OPT_O1); }
+static int setup_bf16(void **state) { return setup_at(state, 1, OPT_O1); }
+static int setup_bf16_o2(void **state) { return setup_at(state, 1, OPT_O2); }
 
 static int teardown(void **state) {
     unet_fx *f = *state;
@@ -178,6 +183,47 @@ static void test_wrong_config_names_key(void **state) {
     assert_non_null(strstr(err, "expected [320,1024]"));
 }
 
+/* Bytes the UNet's checkpoint tensors take bound at bf16: matrices 2, vectors 4 a value. */
+static size_t bf16_bound_bytes(const unet_fx *f) {
+    size_t n = 0, len = strlen(f->mc.unet_prefix);
+    for (size_t i = 0; i < ckpt_count(f->synth); i++) {
+        const tensor *t = ckpt_at(f->synth, i);
+        if (strncmp(ckpt_key(f->synth, i), f->mc.unet_prefix, len) == 0)
+            n += (size_t)tensor_numel(t) * (t->ndim >= 2 ? 2 : 4);
+    }
+    return n;
+}
+
+static void test_bf16_o2_held_once_and_planned(void **state) {
+    unet_fx *f = *state;
+    size_t bound = unet_weight_bytes(f->u);
+    assert_int_equal(bound, bf16_bound_bytes(f));
+
+    tensor *x = tensor_new(DT_F32, 4, (int64_t[]){2, 4, 8, 8});
+    tensor *ts = tensor_new(DT_F32, 1, (int64_t[]){2});
+    tensor *ctx = tensor_new(DT_F32, 3, (int64_t[]){2, 77, 768});
+    tensor *out = tensor_new(DT_F32, 4, (int64_t[]){2, 4, 8, 8});
+    char err[256];
+    uint64_t made = ops_primitives_created();
+    int was = ops_plan_set(1);
+    int rc = unet_forward(f->u, x, ts, ctx, NULL, out, err, sizeof(err));
+    ops_plan_set(was);
+    if (rc) fail_msg("planned unet_forward: %s", err);
+    assert_true(ops_primitives_created() > made);
+    /* Prepared while planning, and the plain copies gone: a few % of blocking padding. */
+    size_t held = unet_weight_bytes(f->u);
+    print_message("unet bf16 weights: %zu bytes bound, %zu held after the plan\n", bound, held);
+    assert_true(held >= bound && held < bound + bound / 20);
+
+    made = ops_primitives_created();
+    run_sigma(f, 0, BF16_TOL);   /* the same shapes, for real: conformance at O2 */
+    assert_int_equal(ops_primitives_created(), made);
+    tensor_free(x);
+    tensor_free(ts);
+    tensor_free(ctx);
+    tensor_free(out);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_timestep_embedding),
@@ -194,6 +240,10 @@ int main(void) {
         cmocka_unit_test(test_bf16_sigma_min),
         cmocka_unit_test(test_bf16_o3_sigma_one),
     };
+    const struct CMUnitTest bf16_o2[] = {
+        cmocka_unit_test(test_bf16_o2_held_once_and_planned),
+    };
     int failed = cmocka_run_group_tests_name("unet", tests, setup, teardown);
-    return failed + cmocka_run_group_tests_name("unet_bf16", bf16, setup_bf16, teardown);
+    failed += cmocka_run_group_tests_name("unet_bf16", bf16, setup_bf16, teardown);
+    return failed + cmocka_run_group_tests_name("unet_bf16_o2", bf16_o2, setup_bf16_o2, teardown);
 }
