@@ -19,6 +19,7 @@
 #include "backend/backend.h"
 #include "backend/engine.h"
 #include "support/tensor_ref.h"
+#include "tensor/arena.h"
 #include "tensor/ops.h"
 #include "tensor/tensor_internal.h"
 
@@ -259,6 +260,31 @@ static void test_interpolate_nearest_nhwc(void **state) {
     nearest_case(&seed, 6, 6, 6, 6, DT_F32);
 }
 
+/* A ResBlock-like chain allocates from the current arena, and nothing more once grown. */
+static void test_nhwc_ops_use_arena(void **state) {
+    (void)state;
+    uint64_t seed = 67;
+    int64_t xn[4] = {2, 6, 5, 16}, wn[4] = {16, 16, 3, 3};
+    tensor *x = ref_rand(&seed, 4, xn), *w = ref_rand(&seed, 4, wn);
+    use(PREC_FP32, OPT_O2);
+    arena *a = arena_new(), *prev = arena_use(a);
+    size_t cap = 0;
+    for (int step = 0; step < 3; step++) {
+        arena_reset(a);
+        tensor *h = op_group_norm_nhwc(x, 4, NULL, NULL, 1e-5f, ACT_SILU);
+        h = op_conv2d_nhwc(h, w, NULL, 1, 1, 1, ACT_NONE, x);
+        h = op_interpolate_nearest_nhwc(h, 12, 10);
+        assert_non_null(h);
+        assert_int_equal(h->storage, T_ARENA);
+        if (step == 1) cap = arena_capacity(a);
+        if (step == 2) assert_int_equal(arena_capacity(a), cap);
+    }
+    arena_use(prev);
+    arena_free(a);
+    tensor_free(x);
+    tensor_free(w);
+}
+
 static void test_bad_arguments_nhwc(void **state) {
     (void)state;
     uint64_t seed = 71;
@@ -282,6 +308,7 @@ int main(void) {
         cmocka_unit_test(test_group_norm_nhwc),
         cmocka_unit_test(test_group_norm_nhwc_silu_range),
         cmocka_unit_test(test_interpolate_nearest_nhwc),
+        cmocka_unit_test(test_nhwc_ops_use_arena),
         cmocka_unit_test(test_bad_arguments_nhwc),
     };
     return cmocka_run_group_tests_name("ops_nhwc", tests, NULL, NULL);
