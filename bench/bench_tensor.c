@@ -3,13 +3,15 @@
  * Matrix products (the 8192x320x320 projection and a 2048^3 square), linear layers,
  * attention at the UNet's three self-attention sizes and cross-attention to 77 tokens
  * (sliced primitives up to --opt-level 2, the fused kernel at 3), and the memory-bound ops
- * (group norm, layer norm, softmax, GEGLU), each in fp32 and bf16.
+ * (group norm on NCHW and on channels-last data, layer norm, softmax, GEGLU), each in
+ * fp32 and bf16.
  */
 #include "bench.h"
 #include "tensor/ops.h"
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 typedef struct { const char *op; int n; int64_t p[6]; } tcase;
 
@@ -24,6 +26,7 @@ static const tcase tcases[] = {
     {"attention", 5, {2, 1024, 1024, 8, 80}}, /* 32x32 */
     {"attention", 5, {2, 256, 256, 8, 160}},  /* 16x16 */
     {"group_norm", 5, {2, 320, 64, 64, 32}},  /* N, C, H, W, groups (+silu) */
+    {"group_norm_nhwc", 5, {2, 320, 64, 64, 32}},  /* the same, data (N, H, W, C) */
     {"layer_norm", 2, {8192, 320}},           /* rows, C */
     {"softmax", 2, {8192, 4096}},             /* rows, C */
     {"geglu", 2, {8192, 2560}},               /* rows, 2d */
@@ -40,8 +43,12 @@ static void tensor_call(void *p) {
     case 'l': y = op[1] == 'i' ? op_linear(r->a, r->b, r->bias, ACT_NONE, NULL)
                                : op_layer_norm(r->a, r->bias, r->bias, 1e-5f); break;
     case 'a': y = op_attention(r->a, r->b, r->b, (int)r->c->p[3], NULL); break;
-    case 'g': y = op[1] == 'r' ? op_group_norm(r->a, (int)r->c->p[4], r->bias, r->bias, 1e-5f, ACT_SILU)
-                               : op_geglu(r->a); break;
+    case 'g':
+        if (op[1] != 'r') y = op_geglu(r->a);
+        else if (strcmp(op, "group_norm_nhwc") == 0)
+            y = op_group_norm_nhwc(r->a, (int)r->c->p[4], r->bias, r->bias, 1e-5f, ACT_SILU);
+        else y = op_group_norm(r->a, (int)r->c->p[4], r->bias, r->bias, 1e-5f, ACT_SILU);
+        break;
     default: y = op_softmax(r->a); break;
     }
     if (!y) exit(1);
@@ -68,8 +75,8 @@ static void tensor_setup(trun *r, dtype act) {
         b32 = tensor_new(DT_F32, 3, kn);
         r->b = op_cast(b32, act);
     } else if (op[0] == 'g' && op[1] == 'r') {
-        int64_t xn[4] = {p[0], p[1], p[2], p[3]}, cn[1] = {p[1]};
-        a32 = tensor_new(DT_F32, 4, xn);
+        int64_t xn[4] = {p[0], p[1], p[2], p[3]}, cl[4] = {p[0], p[2], p[3], p[1]}, cn[1] = {p[1]};
+        a32 = tensor_new(DT_F32, 4, strcmp(op, "group_norm_nhwc") == 0 ? cl : xn);
         r->bias = tensor_new(DT_F32, 1, cn);
     } else {
         int64_t xn[2] = {p[0], p[1]}, cn[1] = {p[1]};

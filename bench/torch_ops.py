@@ -37,6 +37,10 @@ def case_fn(op, p, dt):
         n, c, h, w, g = p
         x, gb = r(n, c, h, w), r(c)
         return lambda: F.silu(F.group_norm(x, g, gb, gb, 1e-5))
+    if op == "group_norm_nhwc":
+        n, c, h, w, g = p
+        x, gb = r(n, c, h, w).contiguous(memory_format=torch.channels_last), r(c)
+        return lambda: F.silu(F.group_norm(x, g, gb, gb, 1e-5))
     if op == "layer_norm":
         m, c = p
         x, gb = r(m, c), r(c)

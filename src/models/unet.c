@@ -3,6 +3,17 @@
  * Layout of this file, top to bottom: weights (one struct per module
  * kind, fields named after checkpoint keys), binding, then the forward pass from the
  * smallest module (ResBlock, attention) up to the whole network.
+ *
+ * Activations are channels last, (B, H, W, C), from the first op to the last: the
+ * input latent is permuted once on the way in and the output once on the way out.
+ * That is the layout oneDNN's AVX-512/AMX (brgemm) convolutions pick for themselves
+ * when left free (format any), f32 and bf16. With NCHW activations each convolution
+ * reordered its input and output around the call: measured with ONEDNN_VERBOSE at
+ * 512x512, bf16, O2, 268 activation reorders a step (177 ms of oneDNN time); NHWC
+ * leaves 5 (the latent's permute and casts, the embedding's cast). NHWC also makes a
+ * spatial transformer's tokens (B, H*W, C) a reshape, its 1x1-conv proj_in/proj_out a
+ * linear, the skip concatenation the last axis, the timestep embedding a (B, 1, 1, C)
+ * add, and lets group norm + SiLU be one pass (op_group_norm_nhwc).
  */
 #include "models/unet.h"
 
@@ -130,9 +141,16 @@ static int unet_heads(const unet_config *cfg, int channels) {
     return cfg->num_head_channels > 0 ? channels / cfg->num_head_channels : cfg->num_heads;
 }
 
+/* proj_in / proj_out: SD1 stores a 1x1 conv (C, C, 1, 1), later models a linear (C, C).
+ * On channels-last tokens both are the linear, so the conv weight (the model's own
+ * copy, model.h) is reshaped to (C, C). */
 static void proj_bind(model_loader *ld, model_layer *l, const char *path, int c, int linear) {
-    if (linear) model_linear_bind(ld, l, path, c, c, 1);
-    else model_conv_bind(ld, l, path, c, c, 1);
+    if (linear) {
+        model_linear_bind(ld, l, path, c, c, 1);
+    } else {
+        model_conv_bind(ld, l, path, c, c, 1);
+        if (l->weight) tensor_reshape(l->weight, 2, (int64_t[]){c, c});
+    }
 }
 
 static int spatial_transformer_bind(model_loader *ld, unet_spatial_transformer *st,
@@ -337,21 +355,22 @@ void unet_timestep_embedding(const float *t, int n, int dim, float *emb) {
     }
 }
 
-/* in_layers, + emb_layers(SiLU(emb)) per channel, out_layers, + skip. */
+/* x (B,H,W,C): in_layers, + emb_layers(SiLU(emb)) per channel, out_layers, + skip. */
 static tensor *resblock_forward(const unet_resblock *r, const tensor *x, const tensor *emb_silu) {
-    tensor *h = op_group_norm(x, UNET_GROUPS, r->in_layers_0.weight, r->in_layers_0.bias,
-                              UNET_RES_EPS, ACT_SILU);
-    h = op_conv2d(h, r->in_layers_2.weight, r->in_layers_2.bias, 1, 1, 1, ACT_NONE, NULL);
+    tensor *h = op_group_norm_nhwc(x, UNET_GROUPS, r->in_layers_0.weight, r->in_layers_0.bias,
+                                   UNET_RES_EPS, ACT_SILU);
+    h = op_conv2d_nhwc(h, r->in_layers_2.weight, r->in_layers_2.bias, 1, 1, 1, ACT_NONE, NULL);
     tensor *e = op_linear(emb_silu, r->emb_layers_1.weight, r->emb_layers_1.bias, ACT_NONE, NULL);
-    if (e) tensor_reshape(e, 4, (int64_t[]){e->ne[0], e->ne[1], 1, 1});
+    if (e) tensor_reshape(e, 4, (int64_t[]){e->ne[0], 1, 1, e->ne[1]});
     h = op_add(h, e);
-    h = op_group_norm(h, UNET_GROUPS, r->out_layers_0.weight, r->out_layers_0.bias,
-                      UNET_RES_EPS, ACT_SILU);
+    h = op_group_norm_nhwc(h, UNET_GROUPS, r->out_layers_0.weight, r->out_layers_0.bias,
+                           UNET_RES_EPS, ACT_SILU);
     const tensor *skip = x;
     if (r->skip_connection.weight)
-        skip = op_conv2d(x, r->skip_connection.weight, r->skip_connection.bias, 1, 0, 1,
-                         ACT_NONE, NULL);
-    return op_conv2d(h, r->out_layers_3.weight, r->out_layers_3.bias, 1, 1, 1, ACT_NONE, skip);
+        skip = op_conv2d_nhwc(x, r->skip_connection.weight, r->skip_connection.bias, 1, 0, 1,
+                              ACT_NONE, NULL);
+    return op_conv2d_nhwc(h, r->out_layers_3.weight, r->out_layers_3.bias, 1, 1, 1, ACT_NONE,
+                          skip);
 }
 
 /* residual + to_out(softmax(q k^T / sqrt(d)) v), q from x, k and v from kv (x for self). */
@@ -377,37 +396,36 @@ static tensor *transformer_block_forward(const unet_transformer_block *b, tensor
     return op_linear(g, b->ff_net_2.weight, b->ff_net_2.bias, ACT_NONE, x);
 }
 
+/* x (B,H,W,C) + proj_out(blocks(proj_in(norm(x)))) on the tokens (B, H*W, C). */
 static tensor *spatial_transformer_forward(const unet_spatial_transformer *st, const tensor *x,
                                            const tensor *context) {
-    tensor *h = op_group_norm(x, UNET_GROUPS, st->norm.weight, st->norm.bias, UNET_ST_EPS,
-                              ACT_NONE);
-    if (st->linear) {
-        h = op_linear(model_to_tokens(h), st->proj_in.weight, st->proj_in.bias, ACT_NONE, NULL);
-    } else {
-        h = model_to_tokens(op_conv2d(h, st->proj_in.weight, st->proj_in.bias, 1, 0, 1, ACT_NONE, NULL));
-    }
+    int64_t tokens[3] = {x->ne[0], x->ne[1] * x->ne[2], x->ne[3]};
+    tensor *h = op_group_norm_nhwc(x, UNET_GROUPS, st->norm.weight, st->norm.bias, UNET_ST_EPS,
+                                   ACT_NONE);
+    if (h) tensor_reshape(h, 3, tokens);
+    h = op_linear(h, st->proj_in.weight, st->proj_in.bias, ACT_NONE, NULL);
     for (int d = 0; d < st->depth; d++)
         h = transformer_block_forward(&st->transformer_blocks[d], h, context, st->heads);
-    if (st->linear) {
-        h = op_linear(h, st->proj_out.weight, st->proj_out.bias, ACT_NONE, NULL);
-        return op_add(model_from_tokens(h, x), x);
-    }
-    return op_conv2d(model_from_tokens(h, x), st->proj_out.weight, st->proj_out.bias, 1, 0, 1,
-                     ACT_NONE, x);
+    tensor residual = *x;   /* x seen as tokens: same storage */
+    tensor_reshape(&residual, 3, tokens);
+    h = op_linear(h, st->proj_out.weight, st->proj_out.bias, ACT_NONE, &residual);
+    if (h) tensor_reshape(h, 4, x->ne);
+    return h;
 }
 
 /* One TimestepEmbedSequential on x, or on concat(x, skip) for output blocks.
  * up_to: the tensor whose size the Upsample must reach (the next skip). */
 static tensor *block_forward(const unet_block *b, const tensor *x, const tensor *skip,
                              const tensor *emb_silu, const tensor *context, const tensor *up_to) {
-    const tensor *h = skip ? op_concat(x, skip, 1) : x;
-    if (b->has_conv) h = op_conv2d(h, b->conv.weight, b->conv.bias, 1, 1, 1, ACT_NONE, NULL);
+    const tensor *h = skip ? op_concat(x, skip, 3) : x;
+    if (b->has_conv)
+        h = op_conv2d_nhwc(h, b->conv.weight, b->conv.bias, 1, 1, 1, ACT_NONE, NULL);
     if (b->has_res) h = resblock_forward(&b->res, h, emb_silu);
     if (b->has_st) h = spatial_transformer_forward(&b->st, h, context);
-    if (b->has_down) h = op_conv2d(h, b->op.weight, b->op.bias, 2, 1, 1, ACT_NONE, NULL);
+    if (b->has_down) h = op_conv2d_nhwc(h, b->op.weight, b->op.bias, 2, 1, 1, ACT_NONE, NULL);
     if (b->has_up) {
-        h = op_interpolate(h, up_to->ne[2], up_to->ne[3], INTERP_NEAREST);
-        h = op_conv2d(h, b->upsample.weight, b->upsample.bias, 1, 1, 1, ACT_NONE, NULL);
+        h = op_interpolate_nearest_nhwc(h, up_to->ne[1], up_to->ne[2]);
+        h = op_conv2d_nhwc(h, b->upsample.weight, b->upsample.bias, 1, 1, 1, ACT_NONE, NULL);
     }
     return (tensor *)h;
 }
@@ -478,7 +496,7 @@ int unet_forward(unet *u, const tensor *x, const tensor *timesteps, const tensor
     tensor *emb_silu = unet_embedding(u, timesteps, y);
     tensor *hs[UNET_MAX_BLOCKS];
     int n_hs = 0;
-    const tensor *h = emb_silu ? x : NULL;
+    const tensor *h = emb_silu ? op_permute(x, (int[]){0, 2, 3, 1}) : NULL;   /* NHWC */
     for (int i = 0; h && i < u->n_input; i++)
         h = hs[n_hs++] = unet_step(u, &u->input_blocks[i], h, NULL, emb_silu, context, NULL);
     for (int i = 0; h && i < u->n_middle; i++)
@@ -488,10 +506,11 @@ int unet_forward(unet *u, const tensor *x, const tensor *timesteps, const tensor
         h = unet_step(u, &u->output_blocks[i], h, skip, emb_silu, context,
                       n_hs > 0 ? hs[n_hs - 1] : NULL);
     }
-    tensor *o = op_group_norm(h, UNET_GROUPS, u->out_0.weight, u->out_0.bias, UNET_RES_EPS,
-                              ACT_SILU);
-    o = op_conv2d(o, u->out_2.weight, u->out_2.bias, 1, 1, 1, ACT_NONE, NULL);
+    tensor *o = op_group_norm_nhwc(h, UNET_GROUPS, u->out_0.weight, u->out_0.bias,
+                                   UNET_RES_EPS, ACT_SILU);
+    o = op_conv2d_nhwc(o, u->out_2.weight, u->out_2.bias, 1, 1, 1, ACT_NONE, NULL);
     if (o && o->dt != DT_F32) o = op_cast(o, DT_F32);
+    o = op_permute(o, (int[]){0, 3, 1, 2});   /* back to NCHW */
     if (o) memcpy(out->data, o->data, out->nbytes);
     else snprintf(err, errlen, "unet: a tensor op failed (out of memory?)");
     arena_use(prev);

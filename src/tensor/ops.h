@@ -35,6 +35,11 @@ typedef enum {
 /* x (N,C,H,W), w (K,C/groups,R,S), bias (K) or NULL -> (N,K,H',W'). */
 tensor *op_conv2d(const tensor *x, const tensor *w, const tensor *bias,
                   int stride, int pad, int groups, act_kind act, const tensor *residual);
+/* Channels last: x (N,H,W,C), w (K,C/groups,R,S) as op_conv2d, bias (K) or NULL,
+ * residual (N,H',W',K) or NULL -> (N,H',W',K). Same numbers as op_conv2d on the
+ * permuted tensors; no layout conversion of the activations at any opt level. */
+tensor *op_conv2d_nhwc(const tensor *x, const tensor *w, const tensor *bias,
+                       int stride, int pad, int groups, act_kind act, const tensor *residual);
 
 /* x (..., in), w (out, in) as torch.nn.Linear stores it, bias (out) or NULL -> (..., out). */
 tensor *op_linear(const tensor *x, const tensor *w, const tensor *bias,
@@ -46,6 +51,12 @@ tensor *op_matmul(const tensor *a, const tensor *b, int trans_b, float alpha);
 /* x (N,C,...) with C divisible by groups; gamma/beta (C) or NULL; act applied after the affine. */
 tensor *op_group_norm(const tensor *x, int groups, const tensor *gamma, const tensor *beta,
                       float eps, act_kind act);
+
+/* Channels last: x (N, ..., C), C divisible by groups, group g = channels
+ * [g*C/groups, (g+1)*C/groups) over all positions of one sample; gamma/beta (C) or NULL;
+ * act after the affine. Output like x (dtype too). */
+tensor *op_group_norm_nhwc(const tensor *x, int groups, const tensor *gamma, const tensor *beta,
+                           float eps, act_kind act);
 
 /* Normalize over the last axis; gamma/beta (last dim) or NULL. */
 tensor *op_layer_norm(const tensor *x, const tensor *gamma, const tensor *beta, float eps);
@@ -96,5 +107,8 @@ typedef enum { INTERP_NEAREST, INTERP_NEAREST_EXACT, INTERP_BILINEAR, INTERP_BIC
  * (align_corners=False; bicubic with a=-0.75). */
 tensor *op_interpolate(const tensor *x, int64_t h, int64_t w, interp_kind mode);
 tensor *op_upsample_nearest2x(const tensor *x);
+/* Channels last: x (N,H,W,C) -> (N,h,w,C), torch's legacy `nearest` (source index
+ * floor(o * in/out)), as op_interpolate(.., INTERP_NEAREST) on the permuted tensor. */
+tensor *op_interpolate_nearest_nhwc(const tensor *x, int64_t h, int64_t w);
 
 #endif

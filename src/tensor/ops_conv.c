@@ -3,10 +3,19 @@
  * Bias, activation and residual are fused at O1 and up (bias in the primitive, act as
  * an eltwise post-op, residual as a sum post-op over a destination pre-filled with
  * it). O0 runs the same convolution without post-ops, then eltwise and binary
- * primitives: the unfused reference. From O2 the primitive picks its own layouts
- * (format any); weights are reordered once into that layout and kept on the tensor
- * (tensor.prepared), activations are reordered in and out around the call. Under
+ * primitives: the unfused reference. From O2 the primitive picks its own weight layout
+ * (format any), reordered once and kept on the tensor (tensor.prepared). Under
  * precision int8 an ungrouped convolution of a persistent weight runs in s8 (int8.h).
+ *
+ * Activations come in two layouts over the same logical (N,C,H,W) descriptor: plain
+ * NCHW (op_conv2d), where from O2 the primitive also picks the activation layout and
+ * they are reordered in and out around every call, and channels last (op_conv2d_nhwc:
+ * strides of acdb), passed to the primitive as they are at every level. NHWC is what
+ * oneDNN 2.6's brgemm convolutions choose for themselves on AVX-512 and AMX, f32 and
+ * bf16 alike, so a model that keeps its activations NHWC runs them with no reorder.
+ * Channels-last convolutions take their weights in the primitive's layout at every
+ * level, O0 and O1 too: over plain OIHW weights oneDNN 2.6 has only its reference
+ * kernel for NHWC (`ref:any`, measured on the UNet at O1), orders of magnitude slower.
  */
 #include "tensor/ops_internal.h"
 #include "backend/backend.h"
@@ -18,6 +27,7 @@
 typedef struct {
     dnnl_memory_desc_t src, wei, bias, dst;
     int stride, pad, has_bias, any;
+    int nhwc;    /* activations channels last: src and dst keep their strides */
     dtype cdt;   /* compute dtype: src, weights and dst of the primitive */
     int int8;    /* s8 src and weights, f32 dst, bias as a post-op (int8.h) */
     dnnl_memory_desc_t chan;      /* (1, K, 1, 1) f32: int8 scale and bias post-op operand */
@@ -29,10 +39,10 @@ static dnnl_primitive_desc_t make_conv(void *p) {
     conv_ctx *c = p;
     dnnl_memory_desc_t src, wei, dst, bias;
     /* int8 convolutions exist only in blocked/NHWC layouts: always `any` for them. */
-    int any = c->any || c->int8;
-    dnn_md_as(&src, &c->src, c->int8 ? DT_I8 : c->cdt, any);
+    int any = c->any || c->int8 || c->nhwc, act_any = any && !c->nhwc;
+    dnn_md_as(&src, &c->src, c->int8 ? DT_I8 : c->cdt, act_any);
     dnn_md_as(&wei, &c->wei, c->int8 ? DT_I8 : c->cdt, any);
-    dnn_md_as(&dst, &c->dst, c->cdt, any);
+    dnn_md_as(&dst, &c->dst, c->cdt, act_any);
     dnn_md_as(&bias, &c->bias, DT_F32, 0);
     dnnl_dims_t strides = {c->stride, c->stride}, pad = {c->pad, c->pad};
     dnnl_convolution_desc_t d;
@@ -48,26 +58,52 @@ static dnnl_primitive_desc_t make_conv(void *p) {
     return pd;
 }
 
-static tensor *conv_check(const tensor *x, const tensor *w, const tensor *bias, int stride,
-                          int pad, int groups, const tensor *residual, int64_t *oh, int64_t *ow) {
+/* Logical sizes of one call, whatever the activations' layout. */
+typedef struct {
+    int64_t N, C, H, W, K, OH, OW;
+    int nhwc;
+} conv_geom;
+
+/* Descriptor of an activation (n, c, h, w) in the call's layout. */
+static void conv_act_md(dnnl_memory_desc_t *md, dtype dt, int64_t n, int64_t c, int64_t h,
+                        int64_t w, int nhwc) {
+    int64_t dims[4] = {n, c, h, w}, nchw[4] = {c * h * w, h * w, w, 1};
+    int64_t cl[4] = {h * w * c, 1, w * c, c};
+    dnn_md_strided(md, dt, 4, dims, nhwc ? cl : nchw);
+}
+
+static tensor *conv_check(const char *op, conv_geom *g, const tensor *x, const tensor *w,
+                          const tensor *bias, int stride, int pad, int groups,
+                          const tensor *residual) {
     if (x->ndim != 4 || w->ndim != 4 || stride < 1 || pad < 0 || groups < 1)
-        return OPS_BAD("op_conv2d", "needs x (N,C,H,W), w (K,C/g,R,S), stride >= 1, pad >= 0");
+        return OPS_BAD(op, "needs x %s, w (K,C/g,R,S), stride >= 1, pad >= 0",
+                       g->nhwc ? "(N,H,W,C)" : "(N,C,H,W)");
     if (!ops_float_dt(x->dt) || !ops_float_dt(w->dt))
-        return OPS_BAD("op_conv2d", "dtypes %s, %s", dtype_name(x->dt), dtype_name(w->dt));
-    if (x->ne[1] != w->ne[1] * groups || w->ne[0] % groups)
-        return OPS_BAD("op_conv2d", "x has %lld channels, w expects %lld x %d groups",
-                       (long long)x->ne[1], (long long)w->ne[1], groups);
+        return OPS_BAD(op, "dtypes %s, %s", dtype_name(x->dt), dtype_name(w->dt));
+    g->N = x->ne[0];
+    g->C = x->ne[g->nhwc ? 3 : 1];
+    g->H = x->ne[g->nhwc ? 1 : 2];
+    g->W = x->ne[g->nhwc ? 2 : 3];
+    g->K = w->ne[0];
+    if (g->C != w->ne[1] * groups || w->ne[0] % groups)
+        return OPS_BAD(op, "x has %lld channels, w expects %lld x %d groups",
+                       (long long)g->C, (long long)w->ne[1], groups);
     if (bias && tensor_numel(bias) != w->ne[0])
-        return OPS_BAD("op_conv2d", "bias has %lld values for %lld outputs",
+        return OPS_BAD(op, "bias has %lld values for %lld outputs",
                        (long long)tensor_numel(bias), (long long)w->ne[0]);
-    *oh = (x->ne[2] + 2 * pad - w->ne[2]) / stride + 1;
-    *ow = (x->ne[3] + 2 * pad - w->ne[3]) / stride + 1;
-    if (x->ne[2] + 2 * pad < w->ne[2] || x->ne[3] + 2 * pad < w->ne[3])
-        return OPS_BAD("op_conv2d", "kernel larger than the padded input");
-    if (residual && (residual->ndim != 4 || residual->ne[0] != x->ne[0] ||
-                     residual->ne[1] != w->ne[0] || residual->ne[2] != *oh ||
-                     residual->ne[3] != *ow || !ops_float_dt(residual->dt)))
-        return OPS_BAD("op_conv2d", "residual shape differs from the output");
+    if (g->H + 2 * pad < w->ne[2] || g->W + 2 * pad < w->ne[3])
+        return OPS_BAD(op, "kernel larger than the padded input");
+    g->OH = (g->H + 2 * pad - w->ne[2]) / stride + 1;
+    g->OW = (g->W + 2 * pad - w->ne[3]) / stride + 1;
+    int64_t want[4] = {g->N, g->K, g->OH, g->OW};
+    if (g->nhwc) {
+        want[1] = g->OH;
+        want[2] = g->OW;
+        want[3] = g->K;
+    }
+    int same = residual && residual->ndim == 4 && ops_float_dt(residual->dt);
+    for (int i = 0; same && i < 4; i++) same = residual->ne[i] == want[i];
+    if (residual && !same) return OPS_BAD(op, "residual shape differs from the output");
     return (tensor *)x;   /* any non-NULL: arguments are fine */
 }
 
@@ -81,23 +117,22 @@ static int conv_exec(const conv_ctx *c, const pentry *e, const tensor *x, const 
     return dnn_exec_any(e, n, a, c->sum);
 }
 
-tensor *op_conv2d(const tensor *x, const tensor *w, const tensor *bias,
-                  int stride, int pad, int groups, act_kind act, const tensor *residual) {
-    int64_t oh, ow;
-    if (!x || !w || !conv_check(x, w, bias, stride, pad, groups, residual, &oh, &ow)) return NULL;
+static tensor *conv_run(const conv_geom *g, const tensor *x, const tensor *w,
+                        const tensor *bias, int stride, int pad, int groups, act_kind act,
+                        const tensor *residual) {
     opt_level opt = backend_settings()->opt;
     int fuse = opt >= OPT_O1;
-    int64_t K = w->ne[0], one_ne[1] = {K};
-    int64_t yne[4] = {x->ne[0], K, oh, ow};
+    int64_t K = g->K, one_ne[1] = {K};
+    int64_t nchw[4] = {g->N, K, g->OH, g->OW}, nhwc[4] = {g->N, g->OH, g->OW, K};
     dtype cdt = backend_compute_dt();
-    tensor *y = ops_out(cdt, 4, yne);
+    tensor *y = ops_out(cdt, 4, g->nhwc ? nhwc : nchw);
     if (!y || tensor_numel(y) == 0) return y;
 
     conv_ctx c = {.cdt = cdt, .int8 = backend_int8() && groups == 1 && w->storage != T_ARENA,
                   .stride = stride, .pad = pad, .has_bias = bias != NULL, .any = opt >= OPT_O2,
-                  .act = fuse ? act : ACT_NONE, .sum = fuse && residual};
-    dnn_md_of(&c.src, x);
-    dnn_md_of(&c.dst, y);
+                  .nhwc = g->nhwc, .act = fuse ? act : ACT_NONE, .sum = fuse && residual};
+    conv_act_md(&c.src, x->dt, g->N, g->C, g->H, g->W, g->nhwc);
+    conv_act_md(&c.dst, y->dt, g->N, K, g->OH, g->OW, g->nhwc);
     if (groups == 1) {
         dnn_md_of(&c.wei, w);
     } else {
@@ -121,6 +156,7 @@ tensor *op_conv2d(const tensor *x, const tensor *w, const tensor *bias,
     pkey_push(&k, c.any);
     pkey_push(&k, cdt);
     pkey_push(&k, c.int8);
+    pkey_push(&k, c.nhwc);
     const pentry *e = pcache_get(&k, make_conv, &c);
     if (!e) return dnn_fail("convolution primitive", dnnl_unimplemented), NULL;
 
@@ -135,4 +171,20 @@ tensor *op_conv2d(const tensor *x, const tensor *w, const tensor *bias,
     if (!fuse && (run_act_inplace(y, act) || (residual && run_add_inplace(y, residual))))
         return NULL;
     return y;
+}
+
+tensor *op_conv2d(const tensor *x, const tensor *w, const tensor *bias,
+                  int stride, int pad, int groups, act_kind act, const tensor *residual) {
+    conv_geom g = {.nhwc = 0};
+    if (!x || !w || !conv_check("op_conv2d", &g, x, w, bias, stride, pad, groups, residual))
+        return NULL;
+    return conv_run(&g, x, w, bias, stride, pad, groups, act, residual);
+}
+
+tensor *op_conv2d_nhwc(const tensor *x, const tensor *w, const tensor *bias,
+                       int stride, int pad, int groups, act_kind act, const tensor *residual) {
+    conv_geom g = {.nhwc = 1};
+    if (!x || !w || !conv_check("op_conv2d_nhwc", &g, x, w, bias, stride, pad, groups, residual))
+        return NULL;
+    return conv_run(&g, x, w, bias, stride, pad, groups, act, residual);
 }

@@ -10,12 +10,16 @@
  * Plain loops do the rest: legacy nearest at other ratios, bicubic (a = -0.75,
  * taps clamped to the border) and area (adaptive average pooling windows
  * [floor(o*in/out), ceil((o+1)*in/out))). They run on the host on either engine.
+ *
+ * Channels last (NHWC), legacy nearest is one loop at every ratio: an output pixel is
+ * a copy of one input pixel's C contiguous values, the same indices as above.
  */
 #include "tensor/ops_internal.h"
 #include "backend/engine.h"
 
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 typedef struct { dnnl_memory_desc_t src, dst; dnnl_alg_kind_t alg; } rs_ctx;
 
@@ -57,6 +61,11 @@ static void cubic_weights(float t, float w[4]) {
 
 static int64_t clampi(int64_t v, int64_t hi) { return v < 0 ? 0 : v > hi ? hi : v; }
 
+/* torch's legacy nearest source index of output o, scale = in / out as a float. */
+static int64_t nearest_src(int64_t o, float scale, int64_t in) {
+    return clampi((int64_t)floorf((float)o * scale), in - 1);
+}
+
 /* One output plane of the hand-written modes, f32 in and out. */
 static void resample_plane(const float *in, int64_t ih, int64_t iw, float *out, int64_t oh,
                            int64_t ow, interp_kind mode) {
@@ -65,8 +74,7 @@ static void resample_plane(const float *in, int64_t ih, int64_t iw, float *out, 
         for (int64_t x = 0; x < ow; x++) {
             float v = 0.0f;
             if (mode == INTERP_NEAREST) {
-                v = in[clampi((int64_t)floorf((float)y * sh), ih - 1) * iw +
-                       clampi((int64_t)floorf((float)x * sw), iw - 1)];
+                v = in[nearest_src(y, sh, ih) * iw + nearest_src(x, sw, iw)];
             } else if (mode == INTERP_BICUBIC) {
                 float fy = ((float)y + 0.5f) * sh - 0.5f, fx = ((float)x + 0.5f) * sw - 0.5f;
                 int64_t y0 = (int64_t)floorf(fy), x0 = (int64_t)floorf(fx);
@@ -139,4 +147,25 @@ tensor *op_upsample_nearest2x(const tensor *x) {
     if (!x) return NULL;
     if (x->ndim != 4) return OPS_BAD("op_upsample_nearest2x", "needs x (N,C,H,W)");
     return op_interpolate(x, x->ne[2] * 2, x->ne[3] * 2, INTERP_NEAREST);
+}
+
+tensor *op_interpolate_nearest_nhwc(const tensor *x, int64_t h, int64_t w) {
+    if (!x) return NULL;
+    if (x->ndim != 4 || h < 1 || w < 1 || !ops_float_dt(x->dt))
+        return OPS_BAD("op_interpolate_nearest_nhwc", "needs float x (N,H,W,C) and a size >= 1");
+    int64_t N = x->ne[0], ih = x->ne[1], iw = x->ne[2], ne[4] = {N, h, w, x->ne[3]};
+    tensor *y = ops_out(x->dt, 4, ne);
+    if (!y || tensor_numel(y) == 0) return y;
+    if (ih == 0 || iw == 0) return OPS_BAD("op_interpolate_nearest_nhwc", "empty input plane");
+    size_t px = (size_t)x->ne[3] * dtype_size(x->dt);
+    float sh = (float)ih / (float)h, sw = (float)iw / (float)w;
+    #pragma omp parallel for if (N * h * w * x->ne[3] > 65536)
+    for (int64_t r = 0; r < N * h; r++) {
+        int64_t row = r / h * ih + nearest_src(r % h, sh, ih);
+        const char *src = (const char *)x->data + (size_t)(row * iw) * px;
+        char *dst = (char *)y->data + (size_t)(r * w) * px;
+        for (int64_t o = 0; o < w; o++)
+            memcpy(dst + (size_t)o * px, src + (size_t)nearest_src(o, sw, iw) * px, px);
+    }
+    return y;
 }
