@@ -34,30 +34,42 @@ typedef struct tilecfg {
 
 static int64_t round_up(int64_t n, int64_t m) { return (n + m - 1) / m * m; }
 
-/* Element (j, d) of k or v for (b, h), zero outside (Lk, D). */
-static uint16_t kv_at(const flash_args *a, const void *t, int64_t b, int64_t h, int64_t j, int64_t d) {
-    if (j >= a->Lk || d >= a->D) return 0;
-    return ((const uint16_t *)t)[(b * a->Lk + j) * a->H * a->D + h * a->D + d];
+/* Keys j0..j0+n of t for (b, h) as rows of `width` bf16 values, zero past D and past Lk. */
+static void gather_rows(const flash_args *a, const void *t, int64_t b, int64_t h, int64_t j0, int n,
+                        int64_t width, uint16_t *rows) {
+    memset(rows, 0, sizeof(uint16_t) * (size_t)(n * width));
+    for (int i = 0; i < n && j0 + i < a->Lk; i++)
+        memcpy(rows + i * width, (const uint16_t *)t + ((b * a->Lk + j0 + i) * a->H + h) * a->D,
+               sizeof(uint16_t) * (size_t)a->D);
 }
 
+/* A k tile's row i holds the pairs (2i, 2i+1) of d for 16 keys: as 32-bit words, the
+ * transpose of 16 keys' rows. */
 static void pack_k(const flash_args *a, int64_t b, int64_t h, int64_t lkp, uint16_t *kb) {
-    int64_t nc = round_up(a->D, 32) / 32;
-    for (int64_t jt = 0; jt < lkp / 16; jt++)
-        for (int64_t c = 0; c < nc; c++, kb += TILE)
+    int64_t dp = round_up(a->D, 32);
+    uint32_t rows[16 * FLASH_MAX_D / 2];
+    for (int64_t jt = 0; jt < lkp / 16; jt++) {
+        gather_rows(a, a->k, b, h, jt * 16, 16, dp, (uint16_t *)rows);
+        for (int64_t c = 0; c < dp / 32; c++, kb += TILE)
             for (int i = 0; i < 16; i++)
                 for (int n = 0; n < 16; n++)
-                    for (int e = 0; e < 2; e++)
-                        kb[i * 32 + n * 2 + e] = kv_at(a, a->k, b, h, jt * 16 + n, c * 32 + i * 2 + e);
+                    ((uint32_t *)kb)[i * 16 + n] = rows[n * dp / 2 + c * 16 + i];
+    }
 }
 
+/* A v tile's row i holds, for 16 columns, the values of keys 2i and 2i+1 interleaved. */
 static void pack_v(const flash_args *a, int64_t b, int64_t h, int64_t lkp, uint16_t *vb) {
-    int64_t nt = round_up(a->D, 16) / 16;
-    for (int64_t kc = 0; kc < lkp / 32; kc++)
-        for (int64_t t = 0; t < nt; t++, vb += TILE)
+    int64_t dv = round_up(a->D, 16);
+    uint16_t rows[32 * FLASH_MAX_D];
+    for (int64_t kc = 0; kc < lkp / 32; kc++) {
+        gather_rows(a, a->v, b, h, kc * 32, 32, dv, rows);
+        for (int64_t t = 0; t < dv / 16; t++, vb += TILE)
             for (int i = 0; i < 16; i++)
-                for (int n = 0; n < 16; n++)
-                    for (int e = 0; e < 2; e++)
-                        vb[i * 32 + n * 2 + e] = kv_at(a, a->v, b, h, kc * 32 + i * 2 + e, t * 16 + n);
+                for (int n = 0; n < 16; n++) {
+                    vb[i * 32 + n * 2] = rows[2 * i * dv + t * 16 + n];
+                    vb[i * 32 + n * 2 + 1] = rows[(2 * i + 1) * dv + t * 16 + n];
+                }
+    }
 }
 
 /* s[32][nkp] = q[32][dp] . k tiles; nkp a multiple of 32. */
@@ -126,16 +138,6 @@ static AMX void pv_tiles(const uint16_t *p, int nkp, const uint16_t *vb, int64_t
     }
 }
 
-/* pb[rows][nkp] = p rounded to bf16 (nkp a multiple of 32). */
-static AMX void p_to_bf16(const float *s, int rows, int nkp, uint16_t *pb) {
-    for (int r = 0; r < rows; r++)
-        for (int j = 0; j < nkp; j += 32) {
-            const float *x = s + r * FLASH_BK + j;
-            __m512bh v = _mm512_cvtne2ps_pbh(_mm512_loadu_ps(x + 16), _mm512_loadu_ps(x));
-            _mm512_storeu_si512(pb + r * FLASH_BK + j, (__m512i)v);
-        }
-}
-
 /* Queries q0..q0+rows of (b, h) as bf16 rows of dp, zeros past D and past rows. */
 static void load_q(const flash_args *a, int64_t b, int64_t h, int64_t q0, int rows, int64_t dp,
                    uint16_t *qb) {
@@ -171,8 +173,7 @@ static AMX void run_blocks(const flash_args *a, const uint16_t *kpk, const uint1
                            .mask = a->mask ? a->mask + q0 * a->Lk + j0 : NULL,
                            .mask_ld = a->Lk, .scale = 1.0f / sqrtf((float)D),
                            .m = m, .l = l, .o = o, .dv = dv};
-            flash_softmax_avx512(&sm);
-            p_to_bf16(sc, rows, nkp, pb);
+            flash_softmax_bf16_avx512(&sm, pb);
             pv_tiles(pb, nkp, vpk + bh * lkp * dv + j0 * dv, dv, o);
         }
         uint16_t *y = (uint16_t *)a->y + (b * a->Lq + q0) * a->H * D + h * D;

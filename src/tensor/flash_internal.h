@@ -27,6 +27,8 @@ typedef struct flash_sm {
 
 void flash_softmax_c(const flash_sm *b);
 void flash_softmax_avx512(const flash_sm *b);
+/* The same, p written as bf16 to pb (row stride FLASH_BK) instead of back into s. */
+void flash_softmax_bf16_avx512(const flash_sm *b, uint16_t *pb);
 
 /* y rows (row stride ldy, dtype dt) = o / l for `rows` rows of D values. */
 void flash_store_rows(const float *o, int64_t dv, const float *l, int rows, int64_t D,
