@@ -11,7 +11,7 @@
 #include "tensor/flash_attn.h"
 
 #define FLASH_BQ 32    /* query rows per block: two AMX tile rows */
-#define FLASH_BK 128   /* keys per block, at most */
+#define FLASH_BK 256   /* keys per block, at most */
 
 /* One online-softmax step over a (rows, nkp) block of raw scores. */
 typedef struct flash_sm {

@@ -21,7 +21,7 @@
 
 #include "backend/backend.h"
 #include "support/tensor_ref.h"
-#include "tensor/flash_attn.h"
+#include "tensor/flash_internal.h"   /* FLASH_BK: shapes span several key blocks */
 #include "tensor/ops.h"
 
 enum { MASK_NONE, MASK_CAUSAL, MASK_FIRST_BLOCK, MASK_ROW };
@@ -32,11 +32,11 @@ typedef struct shape { int64_t B, Lq, Lk; int H; int64_t D; int mask; } shape;
 static const shape shapes[] = {
     {2, 77, 77, 8, 64, MASK_CAUSAL},     /* CLIP */
     {2, 100, 77, 8, 40, MASK_NONE},      /* cross-attention, 40-wide heads */
-    {1, 300, 333, 2, 80, MASK_NONE},     /* three key blocks, tails everywhere */
-    {1, 45, 260, 2, 160, MASK_FIRST_BLOCK},
+    {1, 300, 2 * FLASH_BK + 77, 2, 80, MASK_NONE},   /* three key blocks, tails everywhere */
+    {1, 45, 2 * FLASH_BK + 4, 2, 160, MASK_FIRST_BLOCK},
     {2, 33, 17, 3, 5, MASK_NONE},        /* odd head size */
     {1, 19, 40, 1, FLASH_MAX_D, MASK_CAUSAL},
-    {2, 9, 150, 2, 40, MASK_ROW},
+    {2, 9, FLASH_BK + 22, 2, 40, MASK_ROW},
 };
 
 static tensor *make_mask(int kind, int64_t Lq, int64_t Lk) {
@@ -45,7 +45,7 @@ static tensor *make_mask(int kind, int64_t Lq, int64_t Lk) {
     tensor *m = tensor_new(DT_F32, 2, mn);
     for (int64_t i = 0; i < Lq; i++)
         for (int64_t j = 0; j < Lk; j++) {
-            int hide = kind == MASK_CAUSAL ? j > i : kind == MASK_ROW ? i == HIDDEN_ROW : j < 130;
+            int hide = kind == MASK_CAUSAL ? j > i : kind == MASK_ROW ? i == HIDDEN_ROW : j < FLASH_BK + 2;
             ((float *)m->data)[i * Lk + j] = hide ? -INFINITY : 0.0f;
         }
     return m;
