@@ -60,7 +60,9 @@ AVX512_INLINE float row_max(const flash_sm *b, float *x, const float *mrow, __m5
     const __m512 ninf = _mm512_set1_ps(-INFINITY);
     __m512 vmax = ninf;
     if (!mrow) {
-        for (int j = 0; j < b->nkp; j += 16)
+        int j = 0;
+        for (; j + 16 <= b->nk; j += 16) vmax = _mm512_max_ps(vmax, _mm512_loadu_ps(x + j));
+        for (; j < b->nkp; j += 16)
             vmax = _mm512_mask_max_ps(vmax, valid_lanes(j, b->nk), vmax, _mm512_loadu_ps(x + j));
         return _mm512_reduce_max_ps(vmax) * _mm512_cvtss_f32(k);
     }
@@ -83,25 +85,28 @@ AVX512_INLINE float row_begin(const flash_sm *b, int r, float *x, const float *m
     if (b->m[r] > *mx) *mx = b->m[r];
     /* Until a row has seen an unmasked key its max is -inf; 2^(x - 0) is 0 then. */
     float ref = *mx == -INFINITY ? 0.0f : *mx;
-    *alpha = *mx != b->m[r] ? _mm512_cvtss_f32(exp2_ps(1, _mm512_set1_ps(b->m[r] - ref), 1)) : 1.0f;
+    /* Nor has it any sum or output yet: alpha = 0 says there is nothing to rescale. */
+    *alpha = b->m[r] == -INFINITY ? 0.0f
+           : *mx != b->m[r] ? _mm512_cvtss_f32(exp2_ps(1, _mm512_set1_ps(b->m[r] - ref), 1)) : 1.0f;
     return ref;
 }
 
-/* p = 2^(x k - ref) for keys j..j+15. Padded keys get exactly 0; with a mask, so do the
- * masked ones (and any 2^-126 below the max), so that a fully masked row sums to 0. */
-AVX512_INLINE __m512 row_exp(const flash_sm *b, const float *x, int j, int masked, __m512 k,
+/* p = 2^(x k - ref) for keys j..j+15, keep = valid_lanes(j, nk) (the loops pass all
+ * ones for the full vectors). Padded keys get exactly 0; with a mask, so do the masked
+ * ones (and any 2^-126 below the max), so that a fully masked row sums to 0. */
+AVX512_INLINE __m512 row_exp(const float *x, int j, __mmask16 keep, int masked, __m512 k,
                              __m512 vref, int deg5) {
     __m512 t = _mm512_fmsub_ps(_mm512_loadu_ps(x + j), k, vref);
-    __mmask16 keep = valid_lanes(j, b->nk);
     if (masked) keep = _mm512_mask_cmp_ps_mask(keep, t, _mm512_set1_ps(-126.0f), _CMP_GT_OQ);
     return exp2_ps(keep, t, deg5);
 }
 
-/* Closes row r's step: l and m updated, its accumulator row rescaled when m moved. */
+/* Closes row r's step: l and m updated, its accumulator row rescaled when m moved
+ * (when alpha is 0 the row had seen no key: its o is still 0). */
 AVX512_INLINE void row_end(const flash_sm *b, int r, float mx, float alpha, __m512 vsum) {
     b->l[r] = b->l[r] * alpha + _mm512_reduce_add_ps(vsum);
     b->m[r] = mx;
-    if (alpha != 1.0f) {
+    if (alpha != 1.0f && alpha != 0.0f) {
         float *o = b->o + r * b->dv;
         __m512 va = _mm512_set1_ps(alpha);
         for (int64_t d = 0; d < b->dv; d += 16)
@@ -117,12 +122,23 @@ AVX512 void flash_softmax_avx512(const flash_sm *b) {
         __m512 vref = _mm512_set1_ps(row_begin(b, r, x, mrow, kscale, &mx, &alpha));
         __m512 k = mrow ? _mm512_set1_ps(1.0f) : kscale, vsum = _mm512_setzero_ps();
         for (int j = 0; j < b->nkp; j += 16) {
-            __m512 e = row_exp(b, x, j, mrow != NULL, k, vref, 1);
+            __mmask16 keep = j + 16 <= b->nk ? (__mmask16)0xffff : valid_lanes(j, b->nk);
+            __m512 e = row_exp(x, j, keep, mrow != NULL, k, vref, 1);
             vsum = _mm512_add_ps(vsum, e);
             _mm512_storeu_ps(x + j, e);
         }
         row_end(b, r, mx, alpha, vsum);
     }
+}
+
+/* p for keys j..j+31 stored as bf16 to pbr + j; returns vsum plus their sum. */
+__attribute__((target("avx512f,avx512bf16"), always_inline)) static inline __m512
+exp32_bf16(const float *x, int j, __mmask16 keep0, __mmask16 keep1, int masked, __m512 k,
+           __m512 vref, __m512 vsum, uint16_t *pbr) {
+    __m512 e0 = row_exp(x, j, keep0, masked, k, vref, 0);
+    __m512 e1 = row_exp(x, j + 16, keep1, masked, k, vref, 0);
+    _mm512_storeu_si512(pbr + j, (__m512i)_mm512_cvtne2ps_pbh(e1, e0));
+    return _mm512_add_ps(vsum, _mm512_add_ps(e0, e1));
 }
 
 /* The same step with p written as bf16 to pb (row stride FLASH_BK; nkp a multiple of
@@ -134,12 +150,12 @@ AVX512_BF16 void flash_softmax_bf16_avx512(const flash_sm *b, uint16_t *pb) {
         const float *mrow = b->mask ? b->mask + r * b->mask_ld : NULL;
         __m512 vref = _mm512_set1_ps(row_begin(b, r, x, mrow, kscale, &mx, &alpha));
         __m512 k = mrow ? _mm512_set1_ps(1.0f) : kscale, vsum = _mm512_setzero_ps();
-        for (int j = 0; j < b->nkp; j += 32) {
-            __m512 e0 = row_exp(b, x, j, mrow != NULL, k, vref, 0);
-            __m512 e1 = row_exp(b, x, j + 16, mrow != NULL, k, vref, 0);
-            vsum = _mm512_add_ps(vsum, _mm512_add_ps(e0, e1));
-            _mm512_storeu_si512(pb + r * FLASH_BK + j, (__m512i)_mm512_cvtne2ps_pbh(e1, e0));
-        }
+        int j = 0;
+        for (; j + 32 <= b->nk; j += 32)
+            vsum = exp32_bf16(x, j, 0xffff, 0xffff, mrow != NULL, k, vref, vsum, pb + r * FLASH_BK);
+        for (; j < b->nkp; j += 32)
+            vsum = exp32_bf16(x, j, valid_lanes(j, b->nk), valid_lanes(j + 16, b->nk), mrow != NULL,
+                              k, vref, vsum, pb + r * FLASH_BK);
         row_end(b, r, mx, alpha, vsum);
     }
 }
