@@ -2,7 +2,8 @@
  *
  * tdpbf16ps multiplies a 16x32 bf16 tile A by a 32x16 tile B held in VNNI pairs (B's
  * row i holds rows 2i and 2i+1 of the matrix interleaved) into a 16x16 f32 tile C.
- * K and V are packed once per (b, h) into those B tiles, zero-padded:
+ * K and V are packed once per (b, h) into those B tiles, zero-padded (from whole rows
+ * copied into a zeroed buffer, so no element is bounds-checked):
  *   k: per 16 keys and per 32 of dp (D rounded up to 32), a tile with the pairs of d
  *      (q k^T: A = 16 query rows x 32 of d);
  *   v: per 32 keys and per 16 of dv (D rounded up to 16), a tile with the pairs of keys
@@ -12,8 +13,7 @@
  * of 64 bytes and computes 2x2 tiles at a time: C = tmm0-3, A = tmm4-5, B = tmm6-7.
  * For a block of 32 queries against up to FLASH_BK keys:
  *   s (f32, stack) = q k^T     tiles, 2 query tiles x 2 key tiles per pass over dp
- *   p (f32 in s), m, l         flash_softmax_avx512, which also rescales o
- *   p (bf16, stack)            vcvtne2ps2bf16, 32 values an instruction
+ *   p (bf16, stack), m, l      flash_softmax_bf16_avx512, which also rescales o
  *   o (f32, stack) += p v      tiles, o loaded into C, 2 query tiles x 2 column tiles
  * At the end y = o / l in bf16.
  */
