@@ -61,7 +61,16 @@ AVX512_INLINE float row_max(const flash_sm *b, float *x, const float *mrow, __m5
     const __m512 ninf = _mm512_set1_ps(-INFINITY);
     __m512 vmax = ninf;
     if (!mrow) {
+        /* Four chains, so that the max's latency does not pace the loop. */
+        __m512 v1 = ninf, v2 = ninf, v3 = ninf;
         int j = 0;
+        for (; j + 64 <= b->nk; j += 64) {
+            vmax = _mm512_max_ps(vmax, _mm512_loadu_ps(x + j));
+            v1 = _mm512_max_ps(v1, _mm512_loadu_ps(x + j + 16));
+            v2 = _mm512_max_ps(v2, _mm512_loadu_ps(x + j + 32));
+            v3 = _mm512_max_ps(v3, _mm512_loadu_ps(x + j + 48));
+        }
+        vmax = _mm512_max_ps(_mm512_max_ps(vmax, v1), _mm512_max_ps(v2, v3));
         for (; j + 16 <= b->nk; j += 16) vmax = _mm512_max_ps(vmax, _mm512_loadu_ps(x + j));
         for (; j < b->nkp; j += 16)
             vmax = _mm512_mask_max_ps(vmax, valid_lanes(j, b->nk), vmax, _mm512_loadu_ps(x + j));
