@@ -9,7 +9,8 @@
  *   v: per 32 keys and per 16 of dv (D rounded up to 16), a tile with the pairs of keys
  *      (p v: A = 16 query rows of p x 32 keys).
  * Keys are padded to a multiple of 32; padded keys get -inf scores in the softmax (and
- * zero v rows, so that 0 * v stays 0). Every thread configures all 8 tiles as 16 rows
+ * zero v rows, so that 0 * v stays 0). Where D is not a multiple of 16, v's column D
+ * holds ones for the real keys, so that p v also yields l (run_blocks). Every thread configures all 8 tiles as 16 rows
  * of 64 bytes and computes 2x2 tiles at a time: C = tmm0-3, A = tmm4-5, B = tmm6-7.
  * For a block of 32 queries against up to FLASH_BK keys:
  *   s (f32, stack) = q k^T     tiles, 2 query tiles x 2 key tiles per pass over dp
@@ -25,6 +26,7 @@
 
 #define AMX __attribute__((target("amx-tile,amx-bf16,avx512f,avx512bf16")))
 #define TILE 512   /* bf16 elements in one 16 x 64-byte tile */
+#define BF16_ONE 0x3f80
 
 typedef struct tilecfg {
     uint8_t palette, start_row, reserved[14];
@@ -63,6 +65,8 @@ static void pack_v(const flash_args *a, int64_t b, int64_t h, int64_t lkp, uint1
     uint16_t rows[32 * FLASH_MAX_D];
     for (int64_t kc = 0; kc < lkp / 32; kc++) {
         gather_rows(a, a->v, b, h, kc * 32, 32, dv, rows);
+        if (a->D < dv)   /* the ones column: p v sums p there (flash_sm.l) */
+            for (int i = 0; i < 32 && kc * 32 + i < a->Lk; i++) rows[i * dv + a->D] = BF16_ONE;
         for (int64_t t = 0; t < dv / 16; t++, vb += TILE)
             for (int i = 0; i < 16; i++)
                 for (int n = 0; n < 16; n++) {
@@ -151,6 +155,9 @@ static void load_q(const flash_args *a, int64_t b, int64_t h, int64_t q0, int ro
 static AMX void run_blocks(const flash_args *a, const uint16_t *kpk, const uint16_t *vpk, int64_t lkp) {
     int64_t D = a->D, dp = round_up(D, 32), dv = round_up(D, 16), nbh = a->B * a->H;
     int64_t nqb = (a->Lq + FLASH_BQ - 1) / FLASH_BQ;
+    /* Where D leaves a padding column in v, v has ones there and p v sums p into
+     * column D of o, rescaled with it: l comes from the tiles, not the vector units. */
+    int ones = D < dv;
     _Alignas(64) uint16_t qb[FLASH_BQ * FLASH_MAX_D], pb[FLASH_BQ * FLASH_BK];
     _Alignas(64) float sc[FLASH_BQ * FLASH_BK], o[FLASH_BQ * FLASH_MAX_D], m[FLASH_BQ], l[FLASH_BQ];
     _Alignas(64) tilecfg cfg = {.palette = 1};
@@ -172,10 +179,12 @@ static AMX void run_blocks(const flash_args *a, const uint16_t *kpk, const uint1
             flash_sm sm = {.s = sc, .rows = rows, .nk = nk, .nkp = nkp,
                            .mask = a->mask ? a->mask + q0 * a->Lk + j0 : NULL,
                            .mask_ld = a->Lk, .scale = 1.0f / sqrtf((float)D),
-                           .m = m, .l = l, .o = o, .dv = dv};
+                           .m = m, .l = ones ? NULL : l, .o = o, .dv = dv};
             flash_softmax_bf16_avx512(&sm, pb);
             pv_tiles(pb, nkp, vpk + bh * lkp * dv + j0 * dv, dv, o);
         }
+        if (ones)
+            for (int r = 0; r < rows; r++) l[r] = o[r * dv + D];
         uint16_t *y = (uint16_t *)a->y + (b * a->Lq + q0) * a->H * D + h * D;
         flash_store_rows_avx512(o, dv, l, rows, D, y, a->H * D, DT_BF16);
     }

@@ -114,7 +114,7 @@ AVX512_INLINE __m512 row_exp(const float *x, int j, __mmask16 keep, int masked, 
 /* Closes row r's step: l and m updated, its accumulator row rescaled when m moved
  * (when alpha is 0 the row had seen no key: its o is still 0). */
 AVX512_INLINE void row_end(const flash_sm *b, int r, float mx, float alpha, __m512 vsum) {
-    b->l[r] = b->l[r] * alpha + _mm512_reduce_add_ps(vsum);
+    if (b->l) b->l[r] = b->l[r] * alpha + _mm512_reduce_add_ps(vsum);
     b->m[r] = mx;
     if (alpha != 1.0f && alpha != 0.0f) {
         float *o = b->o + r * b->dv;
@@ -141,14 +141,28 @@ AVX512 void flash_softmax_avx512(const flash_sm *b) {
     }
 }
 
-/* p for keys j..j+31 stored as bf16 to pbr + j; returns vsum plus their sum. */
+/* p for keys j..j+31 stored as bf16 to pbr + j; returns vsum plus their sum (when sum). */
 __attribute__((target("avx512f,avx512bf16"), always_inline)) static inline __m512
-exp32_bf16(const float *x, int j, __mmask16 keep0, __mmask16 keep1, int masked, __m512 k,
+exp32_bf16(const float *x, int j, __mmask16 keep0, __mmask16 keep1, int masked, int sum, __m512 k,
            __m512 vref, __m512 vsum, uint16_t *pbr) {
     __m512 e0 = row_exp(x, j, keep0, masked, k, vref, 0);
     __m512 e1 = row_exp(x, j + 16, keep1, masked, k, vref, 0);
     _mm512_storeu_si512(pbr + j, (__m512i)_mm512_cvtne2ps_pbh(e1, e0));
-    return _mm512_add_ps(vsum, _mm512_add_ps(e0, e1));
+    return sum ? _mm512_add_ps(vsum, _mm512_add_ps(e0, e1)) : vsum;
+}
+
+/* A row's p as bf16 to pbr, and their sum when sum (a constant, each case its loop). */
+__attribute__((target("avx512f,avx512bf16"), always_inline)) static inline __m512
+row_exp_bf16(const flash_sm *b, const float *x, int masked, int sum, __m512 k, __m512 vref,
+             uint16_t *pbr) {
+    __m512 vsum = _mm512_setzero_ps();
+    int j = 0;
+    for (; j + 32 <= b->nk; j += 32)
+        vsum = exp32_bf16(x, j, 0xffff, 0xffff, masked, sum, k, vref, vsum, pbr);
+    for (; j < b->nkp; j += 32)
+        vsum = exp32_bf16(x, j, valid_lanes(j, b->nk), valid_lanes(j + 16, b->nk), masked, sum, k,
+                          vref, vsum, pbr);
+    return vsum;
 }
 
 /* The same step with p written as bf16 to pb (row stride FLASH_BK; nkp a multiple of
@@ -159,13 +173,9 @@ AVX512_BF16 void flash_softmax_bf16_avx512(const flash_sm *b, uint16_t *pb) {
         float *x = b->s + r * FLASH_BK, mx, alpha;
         const float *mrow = b->mask ? b->mask + r * b->mask_ld : NULL;
         __m512 vref = _mm512_set1_ps(row_begin(b, r, x, mrow, kscale, &mx, &alpha));
-        __m512 k = mrow ? _mm512_set1_ps(1.0f) : kscale, vsum = _mm512_setzero_ps();
-        int j = 0;
-        for (; j + 32 <= b->nk; j += 32)
-            vsum = exp32_bf16(x, j, 0xffff, 0xffff, mrow != NULL, k, vref, vsum, pb + r * FLASH_BK);
-        for (; j < b->nkp; j += 32)
-            vsum = exp32_bf16(x, j, valid_lanes(j, b->nk), valid_lanes(j + 16, b->nk), mrow != NULL,
-                              k, vref, vsum, pb + r * FLASH_BK);
+        __m512 k = mrow ? _mm512_set1_ps(1.0f) : kscale;
+        __m512 vsum = b->l ? row_exp_bf16(b, x, mrow != NULL, 1, k, vref, pb + r * FLASH_BK)
+                           : row_exp_bf16(b, x, mrow != NULL, 0, k, vref, pb + r * FLASH_BK);
         row_end(b, r, mx, alpha, vsum);
     }
 }
