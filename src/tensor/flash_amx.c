@@ -10,8 +10,9 @@
  *      (p v: A = 16 query rows of p x 32 keys).
  * Keys are padded to a multiple of 32; padded keys get -inf scores in the softmax (and
  * zero v rows, so that 0 * v stays 0). Where D is not a multiple of 16, v's column D
- * holds ones for the real keys, so that p v also yields l (run_blocks). Every thread configures all 8 tiles as 16 rows
- * of 64 bytes and computes 2x2 tiles at a time: C = tmm0-3, A = tmm4-5, B = tmm6-7.
+ * holds ones for the real keys, so that p v also yields l (run_blocks). Every thread
+ * configures all 8 tiles as 16 rows of 64 bytes and computes 2x2 tiles at a time:
+ * C = tmm0-3, A = tmm4-5, B = tmm6-7.
  * For a block of 32 queries against up to FLASH_BK keys:
  *   s (f32, stack) = q k^T     tiles, 2 query tiles x 2 key tiles per pass over dp
  *   p (bf16, stack), m, l      flash_softmax_bf16_avx512, which also rescales o
