@@ -17,6 +17,11 @@
  *      the same pass (a branch-free expf, so the loop vectorises). Other activations
  *      follow as oneDNN eltwise in place.
  *
+ * With a shift (op_group_norm_nhwc_shift: a ResBlock's timestep embedding, one value
+ * per (n, c)), x + shift is formed on the fly where each pass loads a row, rounded to
+ * x's dtype as the separate add stored it, so the sum is read twice but never
+ * written, and the result is the one of op_add followed by op_group_norm_nhwc.
+ *
  * f32, bf16 and f16 in and out (rows of other dtypes go through a per-thread f32 row;
  * bf16 rounds to nearest even like every cast here). The leaf loops are compiled for
  * AVX-512 (x86-64-v4) next to the baseline and picked at load time, because the build
@@ -38,15 +43,29 @@
 #define GN_CLONES
 #endif
 
-/* Row r (C values) of x as f32: the data itself, or widened into buf. */
-static inline const float *gn_load(const tensor *x, int64_t r, int64_t C, float *buf) {
-    if (x->dt == DT_F32) return (const float *)x->data + r * C;
+/* Row r (C values) of x as f32, plus sh (C values) unless NULL, rounded to x's dtype:
+ * the data itself, or written into buf. */
+static inline const float *gn_load(const tensor *x, int64_t r, int64_t C, const float *sh,
+                                   float *buf) {
+    if (x->dt == DT_F32) {
+        const float *p = (const float *)x->data + r * C;
+        if (!sh) return p;
+        #pragma omp simd
+        for (int64_t c = 0; c < C; c++) buf[c] = p[c] + sh[c];
+        return buf;
+    }
     const uint16_t *p = (const uint16_t *)x->data + r * C;
     if (x->dt == DT_BF16) {
         #pragma omp simd
         for (int64_t c = 0; c < C; c++) buf[c] = f32_from_bits((uint32_t)p[c] << 16);
+        if (sh) {
+            #pragma omp simd
+            for (int64_t c = 0; c < C; c++) buf[c] = bf16_to_f32(f32_to_bf16(buf[c] + sh[c]));
+        }
     } else {
         for (int64_t c = 0; c < C; c++) buf[c] = half_to_f32(p[c]);
+        if (sh)
+            for (int64_t c = 0; c < C; c++) buf[c] = half_to_f32(f32_to_half(buf[c] + sh[c]));
     }
     return buf;
 }
@@ -64,11 +83,11 @@ static inline void gn_store(tensor *y, int64_t r, int64_t C, const float *v) {
 
 /* Per-channel sum and sum of squares of rows [r0, r1), in double. */
 GN_CLONES
-static void gn_sums(const tensor *x, int64_t r0, int64_t r1, int64_t C, float *buf,
-                    double *sum, double *sq) {
+static void gn_sums(const tensor *x, int64_t r0, int64_t r1, int64_t C, const float *sh,
+                    float *buf, double *sum, double *sq) {
     for (int64_t c = 0; c < C; c++) sum[c] = sq[c] = 0.0;
     for (int64_t r = r0; r < r1; r++) {
-        const float *v = gn_load(x, r, C, buf);
+        const float *v = gn_load(x, r, C, sh, buf);
         #pragma omp simd
         for (int64_t c = 0; c < C; c++) {
             double d = v[c];
@@ -98,11 +117,12 @@ static inline float gn_expf(float x) {
     return p * f32_from_bits((uint32_t)((int32_t)n + 127) << 23);
 }
 
-/* Row r of y = x * a + b per channel, then SiLU when silu; buf: C floats of scratch. */
+/* Row r of y = (x + sh) * a + b per channel, then SiLU when silu; buf: C floats of
+ * scratch. */
 GN_CLONES
-static void gn_row(const tensor *x, tensor *y, int64_t r, int64_t C, const float *a,
-                   const float *b, int silu, float *buf) {
-    const float *v = gn_load(x, r, C, buf);
+static void gn_row(const tensor *x, tensor *y, int64_t r, int64_t C, const float *sh,
+                   const float *a, const float *b, int silu, float *buf) {
+    const float *v = gn_load(x, r, C, sh, buf);
     float *out = y->dt == DT_F32 ? (float *)y->data + r * C : buf;
     if (silu) {
         #pragma omp simd
@@ -143,28 +163,31 @@ static void gn_coeffs(const double *part, int64_t N, int64_t C, int64_t S, int g
     }
 }
 
-static int gn_fused(const tensor *x, tensor *y, int64_t N, int64_t S, int64_t C, int groups,
-                    const tensor *gamma, const tensor *beta, float eps, act_kind act) {
+static int gn_fused(const tensor *x, const tensor *shift, tensor *y, int64_t N, int64_t S,
+                    int64_t C, int groups, const tensor *gamma, const tensor *beta, float eps,
+                    act_kind act) {
     int threads = omp_get_max_threads();
     scratch s;
     scratch_begin(&s);
     double *part = scratch_alloc(&s, (size_t)(N * GN_CHUNKS * 2 * C) * sizeof(double));
-    float *a = scratch_alloc(&s, (size_t)(2 * N * C) * sizeof(float)), *b = a ? a + N * C : NULL;
+    float *a = scratch_alloc(&s, (size_t)(3 * N * C) * sizeof(float)), *b = a ? a + N * C : NULL;
+    float *sh = shift && a ? a + 2 * N * C : NULL;
     float *rows = scratch_alloc(&s, (size_t)(threads * C) * sizeof(float));
     int rc = part && a && rows ? 0 : -1;
     if (rc == 0) {
+        for (int64_t i = 0; sh && i < N * C; i++) sh[i] = tensor_get_f32(shift, i);
         #pragma omp parallel for schedule(static)
         for (int64_t i = 0; i < N * GN_CHUNKS; i++) {
             int64_t n = i / GN_CHUNKS, k = i % GN_CHUNKS;
             double *ps = part + i * 2 * C;
             gn_sums(x, n * S + k * S / GN_CHUNKS, n * S + (k + 1) * S / GN_CHUNKS, C,
-                    rows + omp_get_thread_num() * C, ps, ps + C);
+                    sh ? sh + n * C : NULL, rows + omp_get_thread_num() * C, ps, ps + C);
         }
         gn_coeffs(part, N, C, S, groups, gamma, beta, eps, a, b);
         int silu = act == ACT_SILU;
         #pragma omp parallel for schedule(static)
         for (int64_t r = 0; r < N * S; r++)
-            gn_row(x, y, r, C, a + r / S * C, b + r / S * C, silu,
+            gn_row(x, y, r, C, sh ? sh + r / S * C : NULL, a + r / S * C, b + r / S * C, silu,
                    rows + omp_get_thread_num() * C);
         if (!silu) rc = run_act_inplace(y, act);
     }
@@ -187,8 +210,24 @@ static tensor *gn_reference(const tensor *x, int64_t N, int64_t S, int64_t C, in
     return y;
 }
 
-tensor *op_group_norm_nhwc(const tensor *x, int groups, const tensor *gamma, const tensor *beta,
-                           float eps, act_kind act) {
+/* O0 with a shift: the separate add, x (N, S, C) + shift (N, 1, C), then the reference. */
+static tensor *gn_reference_shift(const tensor *x, const tensor *shift, int64_t N, int64_t S,
+                                  int64_t C, int groups, const tensor *gamma,
+                                  const tensor *beta, float eps, act_kind act) {
+    tensor v = *x, sv = *shift;
+    v.prepared = sv.prepared = NULL;
+    tensor_reshape(&v, 3, (int64_t[]){N, S, C});
+    tensor_reshape(&sv, 3, (int64_t[]){N, 1, C});
+    tensor *t = op_add(&v, &sv);
+    tensor *y = t ? gn_reference(t, N, S, C, groups, gamma, beta, eps, act) : NULL;
+    tensor_free(t);
+    if (y) tensor_reshape(y, x->ndim, x->ne);
+    return y;
+}
+
+tensor *op_group_norm_nhwc_shift(const tensor *x, const tensor *shift, int groups,
+                                 const tensor *gamma, const tensor *beta, float eps,
+                                 act_kind act) {
     if (!x) return NULL;
     int64_t C = x->ndim >= 2 ? x->ne[x->ndim - 1] : 0;
     if (x->ndim < 2 || !ops_float_dt(x->dt) || groups < 1 || C % groups)
@@ -197,9 +236,18 @@ tensor *op_group_norm_nhwc(const tensor *x, int groups, const tensor *gamma, con
     int64_t N = x->ne[0], S = N > 0 && C > 0 ? tensor_numel(x) / (N * C) : 0;
     if ((gamma && tensor_numel(gamma) != C) || (beta && tensor_numel(beta) != C))
         return OPS_BAD("op_group_norm_nhwc", "gamma/beta must have %lld values", (long long)C);
+    if (shift && (tensor_numel(shift) != N * C || !ops_float_dt(shift->dt)))
+        return OPS_BAD("op_group_norm_nhwc_shift", "shift must be float (N, C) = (%lld, %lld)",
+                       (long long)N, (long long)C);
     if (backend_settings()->opt == OPT_O0 && N * S * C > 0)
-        return gn_reference(x, N, S, C, groups, gamma, beta, eps, act);
+        return shift ? gn_reference_shift(x, shift, N, S, C, groups, gamma, beta, eps, act)
+                     : gn_reference(x, N, S, C, groups, gamma, beta, eps, act);
     tensor *y = ops_out(x->dt, x->ndim, x->ne);
     if (!y || N * S * C == 0 || ops_planning()) return y;   /* a plan runs no host loop */
-    return gn_fused(x, y, N, S, C, groups, gamma, beta, eps, act) ? NULL : y;
+    return gn_fused(x, shift, y, N, S, C, groups, gamma, beta, eps, act) ? NULL : y;
+}
+
+tensor *op_group_norm_nhwc(const tensor *x, int groups, const tensor *gamma, const tensor *beta,
+                           float eps, act_kind act) {
+    return op_group_norm_nhwc_shift(x, NULL, groups, gamma, beta, eps, act);
 }
