@@ -63,9 +63,10 @@ tensor *op_group_norm(const tensor *x, int groups, const tensor *gamma, const te
 tensor *op_group_norm_nhwc(const tensor *x, int groups, const tensor *gamma, const tensor *beta,
                            float eps, act_kind act);
 /* op_group_norm_nhwc of x + shift, shift (N, C) broadcast over the positions (a
- * ResBlock's timestep embedding): the same numbers as op_add then op_group_norm_nhwc (the
- * sum rounded to x's dtype), but from O1 the sum is formed while reading x and never
- * written; O0 runs the add separately. shift NULL: op_group_norm_nhwc. */
+ * ResBlock's timestep embedding). From O1 x + shift is never formed (it enters the
+ * statistics and the affine per channel), so it is not rounded to x's dtype as op_add
+ * then op_group_norm_nhwc would round it; O0 runs that add separately. shift NULL:
+ * op_group_norm_nhwc. */
 tensor *op_group_norm_nhwc_shift(const tensor *x, const tensor *shift, int groups,
                                  const tensor *gamma, const tensor *beta, float eps,
                                  act_kind act);

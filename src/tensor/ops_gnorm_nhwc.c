@@ -17,10 +17,12 @@
  *      the same pass (a branch-free expf, so the loop vectorises). Other activations
  *      follow as oneDNN eltwise in place.
  *
- * With a shift (op_group_norm_nhwc_shift: a ResBlock's timestep embedding, one value
- * per (n, c)), x + shift is formed on the fly where each pass loads a row, rounded to
- * x's dtype as the separate add stored it, so the sum is read twice but never
- * written, and the result is the one of op_add followed by op_group_norm_nhwc.
+ * With a shift (op_group_norm_nhwc_shift: a ResBlock's timestep embedding e, one value
+ * per (n, c)), the op normalizes x + e without forming it: the chunk sums of x become
+ * those of x + e in step 2 (sum + S e, sq + 2 e sum + S e^2, in double), and e folds
+ * into the shift, b = beta - mean * a + e * a. The passes over the data are unchanged, so
+ * the add costs nothing; x + e is exact rather than rounded to x's dtype as a separate
+ * add would store it (bf16: a difference of at most half an ulp of the sum).
  *
  * f32, bf16 and f16 in and out (rows of other dtypes go through a per-thread f32 row;
  * bf16 rounds to nearest even like every cast here). The leaf loops are compiled for
@@ -43,29 +45,15 @@
 #define GN_CLONES
 #endif
 
-/* Row r (C values) of x as f32, plus sh (C values) unless NULL, rounded to x's dtype:
- * the data itself, or written into buf. */
-static inline const float *gn_load(const tensor *x, int64_t r, int64_t C, const float *sh,
-                                   float *buf) {
-    if (x->dt == DT_F32) {
-        const float *p = (const float *)x->data + r * C;
-        if (!sh) return p;
-        #pragma omp simd
-        for (int64_t c = 0; c < C; c++) buf[c] = p[c] + sh[c];
-        return buf;
-    }
+/* Row r (C values) of x as f32: the data itself, or widened into buf. */
+static inline const float *gn_load(const tensor *x, int64_t r, int64_t C, float *buf) {
+    if (x->dt == DT_F32) return (const float *)x->data + r * C;
     const uint16_t *p = (const uint16_t *)x->data + r * C;
     if (x->dt == DT_BF16) {
         #pragma omp simd
         for (int64_t c = 0; c < C; c++) buf[c] = f32_from_bits((uint32_t)p[c] << 16);
-        if (sh) {
-            #pragma omp simd
-            for (int64_t c = 0; c < C; c++) buf[c] = bf16_to_f32(f32_to_bf16(buf[c] + sh[c]));
-        }
     } else {
         for (int64_t c = 0; c < C; c++) buf[c] = half_to_f32(p[c]);
-        if (sh)
-            for (int64_t c = 0; c < C; c++) buf[c] = half_to_f32(f32_to_half(buf[c] + sh[c]));
     }
     return buf;
 }
@@ -83,11 +71,11 @@ static inline void gn_store(tensor *y, int64_t r, int64_t C, const float *v) {
 
 /* Per-channel sum and sum of squares of rows [r0, r1), in double. */
 GN_CLONES
-static void gn_sums(const tensor *x, int64_t r0, int64_t r1, int64_t C, const float *sh,
-                    float *buf, double *sum, double *sq) {
+static void gn_sums(const tensor *x, int64_t r0, int64_t r1, int64_t C, float *buf,
+                    double *sum, double *sq) {
     for (int64_t c = 0; c < C; c++) sum[c] = sq[c] = 0.0;
     for (int64_t r = r0; r < r1; r++) {
-        const float *v = gn_load(x, r, C, sh, buf);
+        const float *v = gn_load(x, r, C, buf);
         #pragma omp simd
         for (int64_t c = 0; c < C; c++) {
             double d = v[c];
@@ -117,12 +105,11 @@ static inline float gn_expf(float x) {
     return p * f32_from_bits((uint32_t)((int32_t)n + 127) << 23);
 }
 
-/* Row r of y = (x + sh) * a + b per channel, then SiLU when silu; buf: C floats of
- * scratch. */
+/* Row r of y = x * a + b per channel, then SiLU when silu; buf: C floats of scratch. */
 GN_CLONES
-static void gn_row(const tensor *x, tensor *y, int64_t r, int64_t C, const float *sh,
-                   const float *a, const float *b, int silu, float *buf) {
-    const float *v = gn_load(x, r, C, sh, buf);
+static void gn_row(const tensor *x, tensor *y, int64_t r, int64_t C, const float *a,
+                   const float *b, int silu, float *buf) {
+    const float *v = gn_load(x, r, C, buf);
     float *out = y->dt == DT_F32 ? (float *)y->data + r * C : buf;
     if (silu) {
         #pragma omp simd
@@ -137,27 +124,33 @@ static void gn_row(const tensor *x, tensor *y, int64_t r, int64_t C, const float
     gn_store(y, r, C, out);
 }
 
-/* Step 2: scale and shift per (n, c) from the chunk sums part[n][k][2][C]. */
-static void gn_coeffs(const double *part, int64_t N, int64_t C, int64_t S, int groups,
-                      const tensor *gamma, const tensor *beta, float eps, float *a, float *b) {
+/* Step 2: scale and shift per (n, c) from the chunk sums part[n][k][2][C], of x + shift
+ * when shift (N, C) is given. */
+static void gn_coeffs(const double *part, const tensor *shift, int64_t N, int64_t C,
+                      int64_t S, int groups, const tensor *gamma, const tensor *beta, float eps,
+                      float *a, float *b) {
     int64_t cg = C / groups;
     double count = (double)(cg * S);
     for (int64_t n = 0; n < N; n++) {
         for (int g = 0; g < groups; g++) {
             double s = 0, q = 0;
-            for (int k = 0; k < GN_CHUNKS; k++) {
-                const double *ps = part + ((n * GN_CHUNKS + k) * 2) * C + g * cg;
-                for (int64_t c = 0; c < cg; c++) {
-                    s += ps[c];
-                    q += ps[C + c];
+            for (int64_t c = g * cg; c < (g + 1) * cg; c++) {
+                double sc = 0, qc = 0, e = shift ? tensor_get_f32(shift, n * C + c) : 0.0;
+                for (int k = 0; k < GN_CHUNKS; k++) {
+                    const double *ps = part + ((n * GN_CHUNKS + k) * 2) * C + c;
+                    sc += ps[0];
+                    qc += ps[C];
                 }
+                s += sc + (double)S * e;
+                q += qc + 2.0 * e * sc + (double)S * e * e;
             }
             double mean = s / count, var = fmax(q / count - mean * mean, 0.0);
             float rstd = (float)(1.0 / sqrt(var + (double)eps));
             for (int64_t c = g * cg; c < (g + 1) * cg; c++) {
                 float sc = rstd * (gamma ? tensor_get_f32(gamma, c) : 1.0f);
+                float e = shift ? tensor_get_f32(shift, n * C + c) : 0.0f;
                 a[n * C + c] = sc;
-                b[n * C + c] = (beta ? tensor_get_f32(beta, c) : 0.0f) - (float)mean * sc;
+                b[n * C + c] = (beta ? tensor_get_f32(beta, c) : 0.0f) - (float)mean * sc + e * sc;
             }
         }
     }
@@ -170,24 +163,22 @@ static int gn_fused(const tensor *x, const tensor *shift, tensor *y, int64_t N, 
     scratch s;
     scratch_begin(&s);
     double *part = scratch_alloc(&s, (size_t)(N * GN_CHUNKS * 2 * C) * sizeof(double));
-    float *a = scratch_alloc(&s, (size_t)(3 * N * C) * sizeof(float)), *b = a ? a + N * C : NULL;
-    float *sh = shift && a ? a + 2 * N * C : NULL;
+    float *a = scratch_alloc(&s, (size_t)(2 * N * C) * sizeof(float)), *b = a ? a + N * C : NULL;
     float *rows = scratch_alloc(&s, (size_t)(threads * C) * sizeof(float));
     int rc = part && a && rows ? 0 : -1;
     if (rc == 0) {
-        for (int64_t i = 0; sh && i < N * C; i++) sh[i] = tensor_get_f32(shift, i);
         #pragma omp parallel for schedule(static)
         for (int64_t i = 0; i < N * GN_CHUNKS; i++) {
             int64_t n = i / GN_CHUNKS, k = i % GN_CHUNKS;
             double *ps = part + i * 2 * C;
             gn_sums(x, n * S + k * S / GN_CHUNKS, n * S + (k + 1) * S / GN_CHUNKS, C,
-                    sh ? sh + n * C : NULL, rows + omp_get_thread_num() * C, ps, ps + C);
+                    rows + omp_get_thread_num() * C, ps, ps + C);
         }
-        gn_coeffs(part, N, C, S, groups, gamma, beta, eps, a, b);
+        gn_coeffs(part, shift, N, C, S, groups, gamma, beta, eps, a, b);
         int silu = act == ACT_SILU;
         #pragma omp parallel for schedule(static)
         for (int64_t r = 0; r < N * S; r++)
-            gn_row(x, y, r, C, sh ? sh + r / S * C : NULL, a + r / S * C, b + r / S * C, silu,
+            gn_row(x, y, r, C, a + r / S * C, b + r / S * C, silu,
                    rows + omp_get_thread_num() * C);
         if (!silu) rc = run_act_inplace(y, act);
     }
