@@ -13,8 +13,9 @@
  * leaves 5 (the latent's permute and casts, the embedding's cast). NHWC also makes a
  * spatial transformer's tokens (B, H*W, C) a reshape, its 1x1-conv proj_in/proj_out a
  * linear, the skip concatenation the last axis, and lets group norm + SiLU be one pass
- * (op_group_norm_nhwc), which also adds a ResBlock's timestep embedding, one value per
- * (n, c), while it reads h: h + emb is only ever the norm's input, so it is not written.
+ * (op_group_norm_nhwc), which also takes in a ResBlock's timestep embedding, one value
+ * per (n, c), through its statistics and shift: h + emb is only ever that norm's input,
+ * so it is never written (op_group_norm_nhwc_shift).
  * GEGLU's projection runs as its two halves, the gate's matmul multiplying by the value
  * half in its epilogue (op_linear_gated), so no (tokens, 8C) tensor is formed.
  */
