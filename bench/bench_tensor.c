@@ -4,7 +4,11 @@
  * attention at the UNet's three self-attention sizes and cross-attention to 77 tokens
  * (sliced primitives up to --opt-level 2, the fused kernel at 3), and the memory-bound ops
  * (group norm on NCHW and on channels-last data, layer norm, softmax, GEGLU), each in
- * fp32 and bf16.
+ * fp32 and bf16. Two fusions are timed against the passes they replace: the feed-forward
+ * projection + GEGLU (geglu_ff: one linear, then op_geglu) against the gated halves
+ * (linear_gated: value linear, gate linear with gelu and the product as post-ops), and
+ * the ResBlock's add + group norm (group_norm_nhwc_add) against the norm reading the
+ * add on the fly (group_norm_nhwc_shift).
  */
 #include "bench.h"
 #include "tensor/ops.h"
@@ -30,6 +34,10 @@ static const tcase tcases[] = {
     {"layer_norm", 2, {8192, 320}},           /* rows, C */
     {"softmax", 2, {8192, 4096}},             /* rows, C */
     {"geglu", 2, {8192, 2560}},               /* rows, 2d */
+    {"geglu_ff", 3, {8192, 320, 1280}},       /* M, C, d: linear to 2d, then op_geglu */
+    {"linear_gated", 3, {8192, 320, 1280}},   /* the same as two d-wide halves, fused */
+    {"group_norm_nhwc_add", 5, {2, 320, 64, 64, 32}},    /* op_add of (N, 1, 1, C), norm */
+    {"group_norm_nhwc_shift", 5, {2, 320, 64, 64, 32}},  /* the add inside the norm */
 };
 
 typedef struct { const tcase *c; tensor *a, *b, *c2, *bias; } trun;
@@ -38,7 +46,20 @@ static void tensor_call(void *p) {
     trun *r = p;
     const char *op = r->c->op;
     tensor *y = NULL;
-    switch (op[0]) {
+    if (strcmp(op, "geglu_ff") == 0) {
+        y = op_geglu(op_linear(r->a, r->b, r->bias, ACT_NONE, NULL));
+    } else if (strcmp(op, "linear_gated") == 0) {
+        y = op_linear_gated(r->a, r->c2, r->bias, ACT_GELU,
+                            op_linear(r->a, r->b, r->bias, ACT_NONE, NULL));
+    } else if (strcmp(op, "group_norm_nhwc_add") == 0) {
+        tensor s = *r->c2;
+        tensor_reshape(&s, 4, (int64_t[]){s.ne[0], 1, 1, s.ne[1]});
+        y = op_group_norm_nhwc(op_add(r->a, &s), (int)r->c->p[4], r->bias, r->bias, 1e-5f,
+                               ACT_SILU);
+    } else if (strcmp(op, "group_norm_nhwc_shift") == 0) {
+        y = op_group_norm_nhwc_shift(r->a, r->c2, (int)r->c->p[4], r->bias, r->bias, 1e-5f,
+                                     ACT_SILU);
+    } else switch (op[0]) {
     case 'm': y = op_matmul(r->a, r->b, 0, 1.0f); break;
     case 'l': y = op[1] == 'i' ? op_linear(r->a, r->b, r->bias, ACT_NONE, NULL)
                                : op_layer_norm(r->a, r->bias, r->bias, 1e-5f); break;
@@ -59,7 +80,15 @@ static void tensor_setup(trun *r, dtype act) {
     const int64_t *p = r->c->p;
     tensor *a32 = NULL, *b32 = NULL;
     const char *op = r->c->op;
-    if (op[0] == 'm') {
+    if (strcmp(op, "geglu_ff") == 0 || strcmp(op, "linear_gated") == 0) {
+        int gated = op[0] == 'l';   /* two (d, C) halves, or one (2d, C) weight */
+        int64_t an[2] = {p[0], p[1]}, wn[2] = {(gated ? 1 : 2) * p[2], p[1]},
+                bn[1] = {(gated ? 1 : 2) * p[2]};
+        a32 = tensor_new(DT_F32, 2, an);
+        r->b = tensor_new(DT_F32, 2, wn);
+        r->c2 = gated ? tensor_new(DT_F32, 2, wn) : NULL;
+        r->bias = tensor_new(DT_F32, 1, bn);
+    } else if (op[0] == 'm') {
         int64_t an[3] = {1, p[0], p[1]}, bn[3] = {1, p[1], p[2]};
         a32 = tensor_new(DT_F32, 3, an);
         b32 = tensor_new(DT_F32, 3, bn);
@@ -76,8 +105,13 @@ static void tensor_setup(trun *r, dtype act) {
         r->b = op_cast(b32, act);
     } else if (op[0] == 'g' && op[1] == 'r') {
         int64_t xn[4] = {p[0], p[1], p[2], p[3]}, cl[4] = {p[0], p[2], p[3], p[1]}, cn[1] = {p[1]};
-        a32 = tensor_new(DT_F32, 4, strcmp(op, "group_norm_nhwc") == 0 ? cl : xn);
+        a32 = tensor_new(DT_F32, 4, strncmp(op, "group_norm_nhwc", 15) == 0 ? cl : xn);
         r->bias = tensor_new(DT_F32, 1, cn);
+        if (strlen(op) > 15) {   /* the _add and _shift cases: a (N, C) embedding */
+            tensor *e = tensor_new(DT_F32, 2, (int64_t[]){p[0], p[1]});
+            r->c2 = op_cast(e, act);
+            tensor_free(e);
+        }
     } else {
         int64_t xn[2] = {p[0], p[1]}, cn[1] = {p[1]};
         a32 = tensor_new(DT_F32, 2, xn);
@@ -90,6 +124,8 @@ static void tensor_setup(trun *r, dtype act) {
 
 static double tensor_flops(const tcase *c) {
     const int64_t *p = c->p;
+    if (strcmp(c->op, "geglu_ff") == 0 || strcmp(c->op, "linear_gated") == 0)
+        return 4.0 * p[0] * p[1] * p[2];
     if (c->op[0] == 'm' || (c->op[0] == 'l' && c->op[1] == 'i')) return 2.0 * p[0] * p[1] * p[2];
     if (c->op[0] == 'a') return 4.0 * p[0] * p[3] * p[1] * p[2] * p[4];
     return 0.0;
@@ -116,6 +152,7 @@ int bench_section_tensor(const bench_opts *o) {
             bench_add(&c);
             tensor_free(r.a);
             tensor_free(r.b);
+            tensor_free(r.c2);
             tensor_free(r.bias);
         }
     }

@@ -126,6 +126,45 @@ void model_linear_bind(model_loader *ld, model_layer *l, const char *path,
     model_layer_bind(ld, l, path, SHAPE(out, in), has_bias);
 }
 
+/* Rows [r0, r0 + rows) of a bound weight as a weight of its own, recorded in params. */
+static tensor *model_rows(model_loader *ld, const tensor *t, int64_t r0, int64_t rows) {
+    size_t row_bytes = t->nbytes / (size_t)t->ne[0];
+    tensor v = *t;
+    v.storage = T_BORROWED;
+    v.prepared = NULL;
+    v.ne[0] = rows;
+    v.nbytes = row_bytes * (size_t)rows;
+    v.data = (char *)t->data + row_bytes * (size_t)r0;
+    tensor *p = tensor_weight_copy(&v, t->dt);
+    if (!p) model_fail(ld, "out of memory splitting a weight");
+    else model_params_add(ld->params, p);
+    return p;
+}
+
+/* Frees t and forgets it (it was bound, so it is in params). */
+static void model_params_drop(model_params *p, tensor *t) {
+    for (int i = 0; t && i < p->n; i++) {
+        if (p->v[i] != t) continue;
+        memmove(&p->v[i], &p->v[i + 1], (size_t)(p->n - i - 1) * sizeof(*p->v));
+        p->n--;
+        tensor_free(t);
+        return;
+    }
+}
+
+void model_linear_split_bind(model_loader *ld, model_layer *parts, int n, const char *path,
+                             int64_t in, int64_t out, int has_bias) {
+    model_layer whole;
+    model_linear_bind(ld, &whole, path, in, out, has_bias);
+    int64_t rows = out / n;
+    for (int i = 0; i < n; i++) {
+        parts[i].weight = whole.weight ? model_rows(ld, whole.weight, i * rows, rows) : NULL;
+        parts[i].bias = whole.bias ? model_rows(ld, whole.bias, i * rows, rows) : NULL;
+    }
+    model_params_drop(ld->params, whole.weight);
+    model_params_drop(ld->params, whole.bias);
+}
+
 void model_norm_bind(model_loader *ld, model_layer *l, const char *path, int64_t channels) {
     model_layer_bind(ld, l, path, SHAPE(channels), 1);
 }

@@ -80,6 +80,13 @@ void model_conv_bind(model_loader *ld, model_layer *l, const char *path,
 void model_linear_bind(model_loader *ld, model_layer *l, const char *path,
                        int64_t in, int64_t out, int has_bias);
 void model_norm_bind(model_loader *ld, model_layer *l, const char *path, int64_t channels);
+/* A linear computed as n separate blocks of its output rows (GEGLU's value and gate
+ * halves): binds path.weight (out, in) and path.bias as model_linear_bind does (the same
+ * keys when recording), then parts[i] gets rows [i*out/n, (i+1)*out/n) of each as a
+ * weight of its own and the whole copies are freed, so a weight is still held once and
+ * each part is prepared for its own primitive. */
+void model_linear_split_bind(model_loader *ld, model_layer *parts, int n, const char *path,
+                             int64_t in, int64_t out, int has_bias);
 
 void model_params_free(model_params *p);
 /* Bytes the weights hold now: plain copies plus prepared ones (tensor_held_bytes). */

@@ -12,8 +12,12 @@
  * 512x512, bf16, O2, 268 activation reorders a step (177 ms of oneDNN time); NHWC
  * leaves 5 (the latent's permute and casts, the embedding's cast). NHWC also makes a
  * spatial transformer's tokens (B, H*W, C) a reshape, its 1x1-conv proj_in/proj_out a
- * linear, the skip concatenation the last axis, the timestep embedding a (B, 1, 1, C)
- * add, and lets group norm + SiLU be one pass (op_group_norm_nhwc).
+ * linear, the skip concatenation the last axis, and lets group norm + SiLU be one pass
+ * (op_group_norm_nhwc), which also takes in a ResBlock's timestep embedding, one value
+ * per (n, c), through its statistics and shift: h + emb is only ever that norm's input,
+ * so it is never written (op_group_norm_nhwc_shift).
+ * GEGLU's projection runs as its two halves, the gate's matmul multiplying by the value
+ * half in its epilogue (op_linear_gated), so no (tokens, 8C) tensor is formed.
  */
 #include "models/unet.h"
 
@@ -57,7 +61,8 @@ typedef struct unet_transformer_block {
     model_layer norm2;          /* LayerNorm (C) */
     unet_attention attn2;       /* cross-attention over the context */
     model_layer norm3;          /* LayerNorm (C) */
-    model_layer ff_net_0_proj;  /* GEGLU projection (8C, C) */
+    model_layer ff_net_0_proj[2];  /* GEGLU projection (8C, C) as its value and gate
+                                    * halves, (4C, C) each (op_linear_gated) */
     model_layer ff_net_2;       /* (C, 4C) */
 } unet_transformer_block;
 
@@ -133,7 +138,8 @@ static void transformer_block_bind(model_loader *ld, unet_transformer_block *b,
     model_path(p, "%s.norm2", path);       model_norm_bind(ld, &b->norm2, p, c);
     model_path(p, "%s.attn2", path);       attention_bind(ld, &b->attn2, p, c, context_dim);
     model_path(p, "%s.norm3", path);       model_norm_bind(ld, &b->norm3, p, c);
-    model_path(p, "%s.ff.net.0.proj", path); model_linear_bind(ld, &b->ff_net_0_proj, p, c, 8 * c, 1);
+    model_path(p, "%s.ff.net.0.proj", path);
+    model_linear_split_bind(ld, b->ff_net_0_proj, 2, p, c, 8 * c, 1);
     model_path(p, "%s.ff.net.2", path);    model_linear_bind(ld, &b->ff_net_2, p, 4 * c, c, 1);
 }
 
@@ -361,10 +367,8 @@ static tensor *resblock_forward(const unet_resblock *r, const tensor *x, const t
                                    UNET_RES_EPS, ACT_SILU);
     h = op_conv2d_nhwc(h, r->in_layers_2.weight, r->in_layers_2.bias, 1, 1, 1, ACT_NONE, NULL);
     tensor *e = op_linear(emb_silu, r->emb_layers_1.weight, r->emb_layers_1.bias, ACT_NONE, NULL);
-    if (e) tensor_reshape(e, 4, (int64_t[]){e->ne[0], 1, 1, e->ne[1]});
-    h = op_add(h, e);
-    h = op_group_norm_nhwc(h, UNET_GROUPS, r->out_layers_0.weight, r->out_layers_0.bias,
-                           UNET_RES_EPS, ACT_SILU);
+    h = op_group_norm_nhwc_shift(h, e, UNET_GROUPS, r->out_layers_0.weight,
+                                 r->out_layers_0.bias, UNET_RES_EPS, ACT_SILU);
     const tensor *skip = x;
     if (r->skip_connection.weight)
         skip = op_conv2d_nhwc(x, r->skip_connection.weight, r->skip_connection.bias, 1, 0, 1,
@@ -391,8 +395,9 @@ static tensor *transformer_block_forward(const unet_transformer_block *b, tensor
     n = op_layer_norm(x, b->norm2.weight, b->norm2.bias, UNET_LN_EPS);
     x = attention_forward(&b->attn2, n, context, heads, x);
     n = op_layer_norm(x, b->norm3.weight, b->norm3.bias, UNET_LN_EPS);
-    tensor *g = op_geglu(op_linear(n, b->ff_net_0_proj.weight, b->ff_net_0_proj.bias,
-                                   ACT_NONE, NULL));
+    const model_layer *ff = b->ff_net_0_proj;
+    tensor *value = op_linear(n, ff[0].weight, ff[0].bias, ACT_NONE, NULL);
+    tensor *g = op_linear_gated(n, ff[1].weight, ff[1].bias, ACT_GELU, value);
     return op_linear(g, b->ff_net_2.weight, b->ff_net_2.bias, ACT_NONE, x);
 }
 

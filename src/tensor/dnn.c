@@ -156,6 +156,11 @@ void dnn_act(act_kind act, dnnl_alg_kind_t *alg, float *alpha) {
 int dnn_attr_res_index(float scale, act_kind act) { return (scale != 1.0f) + (act != ACT_NONE); }
 
 dnnl_primitive_attr_t dnn_attr(float scale, act_kind act, int sum, const dnnl_memory_desc_t *res_md) {
+    return dnn_attr_binary(scale, act, sum, res_md, dnnl_binary_add);
+}
+
+dnnl_primitive_attr_t dnn_attr_binary(float scale, act_kind act, int sum,
+                                      const dnnl_memory_desc_t *res_md, dnnl_alg_kind_t res_alg) {
     dnnl_primitive_attr_t attr = NULL;
     dnnl_post_ops_t po = NULL;
     if (dnnl_primitive_attr_create(&attr) != dnnl_success) return NULL;
@@ -168,7 +173,7 @@ dnnl_primitive_attr_t dnn_attr(float scale, act_kind act, int sum, const dnnl_me
         dnn_act(act, &alg, &alpha);
         dnnl_post_ops_append_eltwise(po, 1.0f, alg, alpha, 0.0f);
     }
-    if (res_md) dnnl_post_ops_append_binary(po, dnnl_binary_add, res_md);
+    if (res_md) dnnl_post_ops_append_binary(po, res_alg, res_md);
     else if (sum) dnnl_post_ops_append_sum(po, 1.0f);
     dnnl_primitive_attr_set_post_ops(attr, po);
     dnnl_post_ops_destroy(po);

@@ -50,6 +50,9 @@ void dnn_act(act_kind act, dnnl_alg_kind_t *alg, float *alpha);
  * instead of from a destination pre-filled with it. The binary operand is post-op
  * number dnn_attr_res_index(scale, act). Caller destroys. */
 dnnl_primitive_attr_t dnn_attr(float scale, act_kind act, int sum, const dnnl_memory_desc_t *res_md);
+/* dnn_attr with the binary post-op's algorithm chosen (dnnl_binary_mul: a gate). */
+dnnl_primitive_attr_t dnn_attr_binary(float scale, act_kind act, int sum,
+                                      const dnnl_memory_desc_t *res_md, dnnl_alg_kind_t res_alg);
 int dnn_attr_res_index(float scale, act_kind act);
 /* Logs a failed oneDNN call; returns -1 so callers can `return dnn_fail(...)`. */
 int dnn_fail(const char *what, dnnl_status_t st);

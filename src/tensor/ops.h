@@ -44,6 +44,11 @@ tensor *op_conv2d_nhwc(const tensor *x, const tensor *w, const tensor *bias,
 /* x (..., in), w (out, in) as torch.nn.Linear stores it, bias (out) or NULL -> (..., out). */
 tensor *op_linear(const tensor *x, const tensor *w, const tensor *bias,
                   act_kind act, const tensor *residual);
+/* act(x w^T + bias) * mul, mul shaped like the output (a gated linear unit: GEGLU is
+ * op_linear_gated(x, w_gate, b_gate, ACT_GELU, op_linear(x, w_value, b_value, ...))).
+ * From O1 the product is the matmul's last post-op; O0 runs it separately. */
+tensor *op_linear_gated(const tensor *x, const tensor *w, const tensor *bias, act_kind act,
+                        const tensor *mul);
 
 /* a (B,M,K), b (B,K,N) (or (B,N,K) with trans_b) -> alpha * a@b, (B,M,N). B may be 1 on one side. */
 tensor *op_matmul(const tensor *a, const tensor *b, int trans_b, float alpha);
@@ -57,6 +62,14 @@ tensor *op_group_norm(const tensor *x, int groups, const tensor *gamma, const te
  * act after the affine. Output like x (dtype too). */
 tensor *op_group_norm_nhwc(const tensor *x, int groups, const tensor *gamma, const tensor *beta,
                            float eps, act_kind act);
+/* op_group_norm_nhwc of x + shift, shift (N, C) broadcast over the positions (a
+ * ResBlock's timestep embedding). From O1 x + shift is never formed (it enters the
+ * statistics and the affine per channel), so it is not rounded to x's dtype as op_add
+ * then op_group_norm_nhwc would round it; O0 runs that add separately. shift NULL:
+ * op_group_norm_nhwc. */
+tensor *op_group_norm_nhwc_shift(const tensor *x, const tensor *shift, int groups,
+                                 const tensor *gamma, const tensor *beta, float eps,
+                                 act_kind act);
 
 /* Normalize over the last axis; gamma/beta (last dim) or NULL. */
 tensor *op_layer_norm(const tensor *x, const tensor *gamma, const tensor *beta, float eps);

@@ -168,7 +168,7 @@ static tensor *conv_run(const conv_geom *g, const tensor *x, const tensor *w,
     } else if (conv_exec(&c, e, x, w, bias, y)) {
         return NULL;
     }
-    if (!fuse && (run_act_inplace(y, act) || (residual && run_add_inplace(y, residual))))
+    if (!fuse && (run_act_inplace(y, act) || (residual && run_binary_inplace(dnnl_binary_add, y, residual))))
         return NULL;
     return y;
 }

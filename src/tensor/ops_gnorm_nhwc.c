@@ -17,6 +17,13 @@
  *      the same pass (a branch-free expf, so the loop vectorises). Other activations
  *      follow as oneDNN eltwise in place.
  *
+ * With a shift (op_group_norm_nhwc_shift: a ResBlock's timestep embedding e, one value
+ * per (n, c)), the op normalizes x + e without forming it: the chunk sums of x become
+ * those of x + e in step 2 (sum + S e, sq + 2 e sum + S e^2, in double), and e folds
+ * into the shift, b = beta - mean * a + e * a. The passes over the data are unchanged, so
+ * the add costs nothing; x + e is exact rather than rounded to x's dtype as a separate
+ * add would store it (bf16: a difference of at most half an ulp of the sum).
+ *
  * f32, bf16 and f16 in and out (rows of other dtypes go through a per-thread f32 row;
  * bf16 rounds to nearest even like every cast here). The leaf loops are compiled for
  * AVX-512 (x86-64-v4) next to the baseline and picked at load time, because the build
@@ -117,34 +124,41 @@ static void gn_row(const tensor *x, tensor *y, int64_t r, int64_t C, const float
     gn_store(y, r, C, out);
 }
 
-/* Step 2: scale and shift per (n, c) from the chunk sums part[n][k][2][C]. */
-static void gn_coeffs(const double *part, int64_t N, int64_t C, int64_t S, int groups,
-                      const tensor *gamma, const tensor *beta, float eps, float *a, float *b) {
+/* Step 2: scale and shift per (n, c) from the chunk sums part[n][k][2][C], of x + shift
+ * when shift (N, C) is given. */
+static void gn_coeffs(const double *part, const tensor *shift, int64_t N, int64_t C,
+                      int64_t S, int groups, const tensor *gamma, const tensor *beta, float eps,
+                      float *a, float *b) {
     int64_t cg = C / groups;
     double count = (double)(cg * S);
     for (int64_t n = 0; n < N; n++) {
         for (int g = 0; g < groups; g++) {
             double s = 0, q = 0;
-            for (int k = 0; k < GN_CHUNKS; k++) {
-                const double *ps = part + ((n * GN_CHUNKS + k) * 2) * C + g * cg;
-                for (int64_t c = 0; c < cg; c++) {
-                    s += ps[c];
-                    q += ps[C + c];
+            for (int64_t c = g * cg; c < (g + 1) * cg; c++) {
+                double sc = 0, qc = 0, e = shift ? tensor_get_f32(shift, n * C + c) : 0.0;
+                for (int k = 0; k < GN_CHUNKS; k++) {
+                    const double *ps = part + ((n * GN_CHUNKS + k) * 2) * C + c;
+                    sc += ps[0];
+                    qc += ps[C];
                 }
+                s += sc + (double)S * e;
+                q += qc + 2.0 * e * sc + (double)S * e * e;
             }
             double mean = s / count, var = fmax(q / count - mean * mean, 0.0);
             float rstd = (float)(1.0 / sqrt(var + (double)eps));
             for (int64_t c = g * cg; c < (g + 1) * cg; c++) {
                 float sc = rstd * (gamma ? tensor_get_f32(gamma, c) : 1.0f);
+                float e = shift ? tensor_get_f32(shift, n * C + c) : 0.0f;
                 a[n * C + c] = sc;
-                b[n * C + c] = (beta ? tensor_get_f32(beta, c) : 0.0f) - (float)mean * sc;
+                b[n * C + c] = (beta ? tensor_get_f32(beta, c) : 0.0f) - (float)mean * sc + e * sc;
             }
         }
     }
 }
 
-static int gn_fused(const tensor *x, tensor *y, int64_t N, int64_t S, int64_t C, int groups,
-                    const tensor *gamma, const tensor *beta, float eps, act_kind act) {
+static int gn_fused(const tensor *x, const tensor *shift, tensor *y, int64_t N, int64_t S,
+                    int64_t C, int groups, const tensor *gamma, const tensor *beta, float eps,
+                    act_kind act) {
     int threads = omp_get_max_threads();
     scratch s;
     scratch_begin(&s);
@@ -160,7 +174,7 @@ static int gn_fused(const tensor *x, tensor *y, int64_t N, int64_t S, int64_t C,
             gn_sums(x, n * S + k * S / GN_CHUNKS, n * S + (k + 1) * S / GN_CHUNKS, C,
                     rows + omp_get_thread_num() * C, ps, ps + C);
         }
-        gn_coeffs(part, N, C, S, groups, gamma, beta, eps, a, b);
+        gn_coeffs(part, shift, N, C, S, groups, gamma, beta, eps, a, b);
         int silu = act == ACT_SILU;
         #pragma omp parallel for schedule(static)
         for (int64_t r = 0; r < N * S; r++)
@@ -187,8 +201,24 @@ static tensor *gn_reference(const tensor *x, int64_t N, int64_t S, int64_t C, in
     return y;
 }
 
-tensor *op_group_norm_nhwc(const tensor *x, int groups, const tensor *gamma, const tensor *beta,
-                           float eps, act_kind act) {
+/* O0 with a shift: the separate add, x (N, S, C) + shift (N, 1, C), then the reference. */
+static tensor *gn_reference_shift(const tensor *x, const tensor *shift, int64_t N, int64_t S,
+                                  int64_t C, int groups, const tensor *gamma,
+                                  const tensor *beta, float eps, act_kind act) {
+    tensor v = *x, sv = *shift;
+    v.prepared = sv.prepared = NULL;
+    tensor_reshape(&v, 3, (int64_t[]){N, S, C});
+    tensor_reshape(&sv, 3, (int64_t[]){N, 1, C});
+    tensor *t = op_add(&v, &sv);
+    tensor *y = t ? gn_reference(t, N, S, C, groups, gamma, beta, eps, act) : NULL;
+    tensor_free(t);
+    if (y) tensor_reshape(y, x->ndim, x->ne);
+    return y;
+}
+
+tensor *op_group_norm_nhwc_shift(const tensor *x, const tensor *shift, int groups,
+                                 const tensor *gamma, const tensor *beta, float eps,
+                                 act_kind act) {
     if (!x) return NULL;
     int64_t C = x->ndim >= 2 ? x->ne[x->ndim - 1] : 0;
     if (x->ndim < 2 || !ops_float_dt(x->dt) || groups < 1 || C % groups)
@@ -197,9 +227,18 @@ tensor *op_group_norm_nhwc(const tensor *x, int groups, const tensor *gamma, con
     int64_t N = x->ne[0], S = N > 0 && C > 0 ? tensor_numel(x) / (N * C) : 0;
     if ((gamma && tensor_numel(gamma) != C) || (beta && tensor_numel(beta) != C))
         return OPS_BAD("op_group_norm_nhwc", "gamma/beta must have %lld values", (long long)C);
+    if (shift && (tensor_numel(shift) != N * C || !ops_float_dt(shift->dt)))
+        return OPS_BAD("op_group_norm_nhwc_shift", "shift must be float (N, C) = (%lld, %lld)",
+                       (long long)N, (long long)C);
     if (backend_settings()->opt == OPT_O0 && N * S * C > 0)
-        return gn_reference(x, N, S, C, groups, gamma, beta, eps, act);
+        return shift ? gn_reference_shift(x, shift, N, S, C, groups, gamma, beta, eps, act)
+                     : gn_reference(x, N, S, C, groups, gamma, beta, eps, act);
     tensor *y = ops_out(x->dt, x->ndim, x->ne);
     if (!y || N * S * C == 0 || ops_planning()) return y;   /* a plan runs no host loop */
-    return gn_fused(x, y, N, S, C, groups, gamma, beta, eps, act) ? NULL : y;
+    return gn_fused(x, shift, y, N, S, C, groups, gamma, beta, eps, act) ? NULL : y;
+}
+
+tensor *op_group_norm_nhwc(const tensor *x, int groups, const tensor *gamma, const tensor *beta,
+                           float eps, act_kind act) {
+    return op_group_norm_nhwc_shift(x, NULL, groups, gamma, beta, eps, act);
 }

@@ -46,7 +46,7 @@ int run_softmax(dtype dt, int64_t rows, int64_t cols, void *x, void *y);
 int ops_copy(tensor *dst, const tensor *src);
 /* Activation in place on a plain tensor (ACT_NONE: nothing). */
 int run_act_inplace(tensor *t, act_kind act);
-/* t += r, same shapes. */
-int run_add_inplace(tensor *t, const tensor *r);
+/* t = t (alg) r, r holding as many elements as t (read in t's shape). */
+int run_binary_inplace(dnnl_alg_kind_t alg, tensor *t, const tensor *r);
 
 #endif

@@ -4,6 +4,12 @@
  * transposed strides, so no copy is needed at O0/O1; from O2 the weights are reordered
  * once into the layout the primitive picks (format any) and kept. Bias, activation and
  * residual fuse as in ops_conv.c. Batched products broadcast batch dims of size 1.
+ *
+ * A gated linear (op_linear_gated, GEGLU's gate half) is the same matmul with its
+ * multiplier as a binary mul post-op after the activation, from O1: the gate's
+ * pre-activation output is never written. oneDNN has no sum-like form of a product,
+ * so where the engine lacks that kernel (and at O0, and for int8) the product runs as
+ * a separate in-place binary after the matmul.
  */
 #include "tensor/ops_internal.h"
 #include "backend/backend.h"
@@ -21,8 +27,9 @@ typedef struct {
     int sum;
     float alpha;
     dtype cdt;   /* compute dtype of src, weights and dst */
-    dnnl_memory_desc_t res;   /* O3: the residual, read by a binary post-op */
+    dnnl_memory_desc_t res;   /* O3: the residual (or O1: a gate), a binary post-op */
     int res_po;
+    int res_mul;              /* that post-op multiplies (op_linear_gated) instead of adding */
     int int8;    /* s8 src and weights, f32 dst, bias as a post-op (int8.h) */
 } mm_ctx;
 
@@ -38,7 +45,10 @@ static dnnl_primitive_desc_t make_matmul(void *p) {
         dnnl_success)
         return NULL;
     dnnl_primitive_attr_t attr = c->int8 ? int8_attr(&bias, c->has_bias, c->act, c->sum)
-                                         : dnn_attr(c->alpha, c->act, c->sum, c->res_po ? &c->res : NULL);
+                                         : dnn_attr_binary(c->alpha, c->act, c->sum,
+                                                           c->res_po ? &c->res : NULL,
+                                                           c->res_mul ? dnnl_binary_mul
+                                                                      : dnnl_binary_add);
     dnnl_primitive_desc_t pd = NULL;
     dnnl_primitive_desc_create(&pd, &d, attr, backend_engine(), NULL);
     dnnl_primitive_attr_destroy(attr);
@@ -60,24 +70,26 @@ static const pentry *mm_primitive(int op, mm_ctx *c) {
     pkey_push(&k, c->int8);
     pkey_push(&k, c->res_po);
     if (c->res_po) pkey_md(&k, &c->res);
+    pkey_push(&k, c->res_mul);
     return pcache_get(&k, make_matmul, c);
 }
 
-tensor *op_linear(const tensor *x, const tensor *w, const tensor *bias,
-                  act_kind act, const tensor *residual) {
-    if (!x || !w) return NULL;
+/* act(x w^T + bias), then + other, or * other with `gate`; other like the output. */
+static tensor *linear_run(const char *name, const tensor *x, const tensor *w, const tensor *bias,
+                          act_kind act, const tensor *other, int gate) {
+    if (!x || !w || (gate && !other)) return NULL;
     if (x->ndim < 1 || w->ndim != 2 || x->ne[x->ndim - 1] != w->ne[1])
-        return OPS_BAD("op_linear", "x (..., %lld) does not match w (out, in)",
+        return OPS_BAD(name, "x (..., %lld) does not match w (out, in)",
                        (long long)(x->ndim ? x->ne[x->ndim - 1] : 0));
     if (!ops_float_dt(x->dt) || !ops_float_dt(w->dt))
-        return OPS_BAD("op_linear", "dtypes %s, %s", dtype_name(x->dt), dtype_name(w->dt));
+        return OPS_BAD(name, "dtypes %s, %s", dtype_name(x->dt), dtype_name(w->dt));
     int64_t in = w->ne[1], out = w->ne[0], M = in ? tensor_numel(x) / in : 0;
-    if (bias && tensor_numel(bias) != out) return OPS_BAD("op_linear", "bias size");
+    if (bias && tensor_numel(bias) != out) return OPS_BAD(name, "bias size");
     int64_t yne[T_MAX_DIMS];
     memcpy(yne, x->ne, sizeof yne);
     yne[x->ndim - 1] = out;
-    if (residual && (tensor_numel(residual) != M * out || !ops_float_dt(residual->dt)))
-        return OPS_BAD("op_linear", "residual shape differs from the output");
+    if (other && (tensor_numel(other) != M * out || !ops_float_dt(other->dt)))
+        return OPS_BAD(name, "%s shape differs from the output", gate ? "gate" : "residual");
     dtype cdt = backend_compute_dt();
     tensor *y = ops_out(cdt, x->ndim, yne);
     if (!y || M * out == 0) return y;
@@ -86,7 +98,7 @@ tensor *op_linear(const tensor *x, const tensor *w, const tensor *bias,
     int fuse = opt >= OPT_O1;
     mm_ctx c = {.cdt = cdt, .int8 = backend_int8() && w->storage != T_ARENA,
                 .has_bias = bias != NULL, .any = opt >= OPT_O2, .act = fuse ? act : ACT_NONE,
-                .sum = fuse && residual, .alpha = 1.0f};
+                .sum = fuse && other && !gate, .alpha = 1.0f};
     int64_t sd[2] = {M, in}, wd[2] = {in, out}, ws[2] = {1, in}, dd[2] = {M, out},
             bd[2] = {1, out};
     dnn_md(&c.src, x->dt, 2, sd);
@@ -94,19 +106,20 @@ tensor *op_linear(const tensor *x, const tensor *w, const tensor *bias,
     dnn_md(&c.dst, y->dt, 2, dd);
     dnn_md(&c.bias, bias ? bias->dt : DT_F32, 2, bd);   /* also the int8 channel shape */
     const pentry *e = NULL;
-    if (opt >= OPT_O3 && c.sum && !c.int8) {
-        /* O3: the residual as a binary post-op, no copy; where the engine has no such
-         * kernel, the O2 form below. */
+    if (!c.int8 && (gate ? fuse : opt >= OPT_O3 && c.sum)) {
+        /* O3: the residual as a binary post-op, no copy; O1: the gate's product. Where
+         * the engine has no such kernel, the residual's O2 form or a separate product. */
         c.res_po = 1;
+        c.res_mul = gate;
         c.sum = 0;
-        dnn_md(&c.res, residual->dt, 2, dd);
-        if (!(e = mm_primitive(PK_MATMUL, &c))) c.res_po = 0, c.sum = 1;
+        dnn_md(&c.res, other->dt, 2, dd);
+        if (!(e = mm_primitive(PK_MATMUL, &c))) c.res_po = c.res_mul = 0, c.sum = !gate;
     }
     if (!e) e = mm_primitive(PK_MATMUL, &c);
     if (!e) return dnn_fail("matmul primitive", dnnl_unimplemented), NULL;
 
     flops_add(2.0 * (double)M * (double)in * (double)out);
-    if (c.sum && ops_copy(y, residual)) return NULL;
+    if (c.sum && ops_copy(y, other)) return NULL;
     if (c.int8) {
         dnnl_memory_desc_t chan;
         dnn_md(&chan, DT_F32, 2, bd);
@@ -119,12 +132,24 @@ tensor *op_linear(const tensor *x, const tensor *w, const tensor *bias,
         if (bias) a[n++] = (dnn_arg){DNNL_ARG_BIAS, &c.bias, bias->data};
         if (c.res_po)
             a[n++] = (dnn_arg){DNNL_ARG_ATTR_MULTIPLE_POST_OP(dnn_attr_res_index(1.0f, c.act)) |
-                                   DNNL_ARG_SRC_1, &c.res, residual->data};
+                                   DNNL_ARG_SRC_1, &c.res, other->data};
         if (dnn_exec_any(e, n, a, c.sum)) return NULL;
     }
-    if (!fuse && (run_act_inplace(y, act) || (residual && run_add_inplace(y, residual))))
+    if (!fuse && run_act_inplace(y, act)) return NULL;
+    if (other && !c.sum && !c.res_po &&
+        run_binary_inplace(gate ? dnnl_binary_mul : dnnl_binary_add, y, other))
         return NULL;
     return y;
+}
+
+tensor *op_linear(const tensor *x, const tensor *w, const tensor *bias,
+                  act_kind act, const tensor *residual) {
+    return linear_run("op_linear", x, w, bias, act, residual, 0);
+}
+
+tensor *op_linear_gated(const tensor *x, const tensor *w, const tensor *bias, act_kind act,
+                        const tensor *mul) {
+    return linear_run("op_linear_gated", x, w, bias, act, mul, 1);
 }
 
 tensor *op_matmul(const tensor *a, const tensor *b, int trans_b, float alpha) {

@@ -92,9 +92,9 @@ int run_act_inplace(tensor *t, act_kind act) {
     return run_eltwise(&md, t->data, t->data, alg, alpha, 0.0f);
 }
 
-int run_add_inplace(tensor *t, const tensor *r) {
+int run_binary_inplace(dnnl_alg_kind_t alg, tensor *t, const tensor *r) {
     dnnl_memory_desc_t md, mr;
     dnn_md_of(&md, t);
-    dnn_md_of(&mr, r);
-    return run_binary(dnnl_binary_add, &md, t->data, &mr, r->data, &md, t->data);
+    dnn_md(&mr, r->dt, t->ndim, t->ne);   /* r's elements in t's shape */
+    return run_binary(alg, &md, t->data, &mr, r->data, &md, t->data);
 }

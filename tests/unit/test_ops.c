@@ -21,11 +21,13 @@
 
 #define TOL 1e-5
 
-static void set_opt(opt_level opt) {
-    backend_config cfg = {ACCEL_CPU, opt, PREC_FP32, 0, 0};
+static void set_prec(precision p, opt_level opt) {
+    backend_config cfg = {ACCEL_CPU, opt, p, 0, 0};
     char err[256];
     assert_int_equal(backend_init(&cfg, err, sizeof err), 0);
 }
+
+static void set_opt(opt_level opt) { set_prec(PREC_FP32, opt); }
 
 
 static void check(const tensor *got, const double *want, int64_t n, double tol, const char *what) {
@@ -113,6 +115,56 @@ static void test_linear(void **state) {
     linear_case(&seed, 1, 77, 64, 96, 1, ACT_QUICK_GELU, 0);
     linear_case(&seed, 3, 1, 17, 33, 0, ACT_NONE, 1);
     linear_case(&seed, 1, 9, 320, 320, 1, ACT_SILU, 0);
+}
+
+/* act(x w^T + b) * mul in f32 (1e-5) and bf16 (1e-2: inputs rounded to bf16), O0 the
+ * separate product, O1+ the post-op; mul in the compute dtype as a model passes it. */
+static void gated_case(uint64_t *seed, int64_t B, int64_t L, int64_t in, int64_t out, int bias,
+                       act_kind act) {
+    int64_t xn[3] = {B, L, in}, wn[2] = {out, in}, bn[1] = {out}, mn[3] = {B, L, out};
+    tensor *x = ref_rand(seed, 3, xn), *w = ref_rand(seed, 2, wn), *m = ref_rand(seed, 3, mn);
+    tensor *b = bias ? ref_rand(seed, 1, bn) : NULL;
+    int64_t n = B * L * out;
+    double *want = alloc_ref(n);
+    ref_linear(x, w, b, want);
+    for (int64_t o = 0; o < n; o++) want[o] = ref_act(want[o], act) * ((float *)m->data)[o];
+    struct { precision p; dtype dt; double tol; } precs[] = {{PREC_FP32, DT_F32, TOL},
+                                                             {PREC_BF16, DT_BF16, 1e-2}};
+    for (size_t pi = 0; pi < 2; pi++) {
+        tensor *mc = op_cast(m, precs[pi].dt);
+        for (opt_level opt = OPT_O0; opt <= OPT_O3; opt++) {
+            set_prec(precs[pi].p, opt);
+            for (int rep = 0; rep < 2; rep++) {
+                tensor *y = op_linear_gated(x, w, b, act, mc);
+                assert_non_null(y);
+                assert_int_equal(y->dt, precs[pi].dt);
+                assert_int_equal(y->ne[2], out);
+                check(y, want, n, precs[pi].tol, "linear_gated");
+                tensor_free(y);
+            }
+        }
+        tensor_free(mc);
+    }
+    set_opt(OPT_O0);
+    free(want);
+    tensor *t[] = {x, w, m, b};
+    for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) tensor_free(t[i]);
+}
+
+static void test_linear_gated(void **state) {
+    (void)state;
+    uint64_t seed = 0x9a7e;
+    gated_case(&seed, 2, 5, 13, 7, 1, ACT_GELU);
+    gated_case(&seed, 1, 64, 320, 1280, 1, ACT_GELU);   /* an SD1 GEGLU gate half, 64 tokens */
+    gated_case(&seed, 3, 1, 17, 33, 0, ACT_SILU);
+    gated_case(&seed, 1, 9, 16, 24, 1, ACT_NONE);
+    int64_t xn[2] = {4, 8}, wn[2] = {6, 8}, mn[2] = {4, 5};
+    tensor *x = ref_rand(&seed, 2, xn), *w = ref_rand(&seed, 2, wn), *m = ref_rand(&seed, 2, mn);
+    assert_null(op_linear_gated(x, w, NULL, ACT_GELU, m));      /* mul (4, 5) vs out (4, 6) */
+    assert_null(op_linear_gated(x, w, NULL, ACT_GELU, NULL));   /* a gate needs its multiplier */
+    tensor_free(x);
+    tensor_free(w);
+    tensor_free(m);
 }
 
 static void matmul_case(uint64_t *seed, int64_t Ba, int64_t Bb, int64_t M, int64_t K, int64_t N,
@@ -621,6 +673,7 @@ static void test_bad_arguments(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_conv2d),       cmocka_unit_test(test_linear),
+        cmocka_unit_test(test_linear_gated),
         cmocka_unit_test(test_matmul),       cmocka_unit_test(test_group_norm),
         cmocka_unit_test(test_layer_norm),   cmocka_unit_test(test_softmax),
         cmocka_unit_test(test_attention),    cmocka_unit_test(test_attention_bounded),

@@ -146,37 +146,55 @@ static double *gn_ref(const tensor *x, int groups, const tensor *g, const tensor
     return want;
 }
 
+/* x + shift (N, C) per position, in f32 (exact for bf16 values of like magnitude); a
+ * copy of x's values when shift is NULL. */
+static tensor *gn_shifted(const tensor *x, const tensor *shift) {
+    int64_t C = x->ne[x->ndim - 1], n = tensor_numel(x), S = n / (x->ne[0] * C);
+    tensor *s = tensor_new(DT_F32, x->ndim, x->ne);
+    for (int64_t i = 0; i < n; i++)
+        ((float *)s->data)[i] = tensor_get_f32(x, i) +
+                                (shift ? tensor_get_f32(shift, i / (S * C) * C + i % C) : 0.0f);
+    return s;
+}
+
+/* With `shifted`, op_group_norm_nhwc_shift against the definition on x + shift. */
 static void gn_case(uint64_t *seed, int nd, const int64_t *ne, int groups, int affine,
-                    act_kind act, float offset) {
+                    act_kind act, float offset, int shifted) {
     tensor *x = ref_rand(seed, nd, ne);
-    int64_t C = ne[nd - 1], cn[1] = {C}, n = tensor_numel(x);
+    int64_t C = ne[nd - 1], cn[1] = {C}, sn[2] = {ne[0], C}, n = tensor_numel(x);
     for (int64_t i = 0; i < n; i++) ((float *)x->data)[i] += offset;
     tensor *g = affine ? ref_rand(seed, 1, cn) : NULL, *b = affine ? ref_rand(seed, 1, cn) : NULL;
-    double *want = gn_ref(x, groups, g, b, 1e-6, act);
-    for (opt_level opt = OPT_O0; opt <= OPT_O2; opt++) {
+    tensor *sh = shifted ? ref_rand(seed, 2, sn) : NULL;
+    tensor *xs = gn_shifted(x, sh);
+    double *want = gn_ref(xs, groups, g, b, 1e-6, act);
+    for (opt_level opt = OPT_O0; opt <= OPT_O3; opt++) {
         use(PREC_FP32, opt);
-        tensor *y = op_group_norm_nhwc(x, groups, g, b, 1e-6f, act);
+        tensor *y = op_group_norm_nhwc_shift(x, sh, groups, g, b, 1e-6f, act);
         check(y, want, n, TOL, "group_norm_nhwc f32", opt);
         assert_int_equal(y->dt, DT_F32);
         assert_int_equal(y->ndim, nd);
         tensor_free(y);
     }
     free(want);
-    /* bf16 in and out: against the definition on the bf16 values themselves. */
-    tensor *xb = op_cast(x, DT_BF16);
-    want = gn_ref(xb, groups, g, b, 1e-6, act);
-    for (opt_level opt = OPT_O0; opt <= OPT_O2; opt++) {
+    tensor_free(xs);
+    /* bf16 in and out: against the definition on the bf16 values themselves; O0 rounds
+     * x + shift to bf16 in its separate add (as ComfyUI does), the fused pass does not. */
+    tensor *xb = op_cast(x, DT_BF16), *sb = sh ? op_cast(sh, DT_BF16) : NULL;
+    xs = gn_shifted(xb, sb);
+    tensor *xsb = op_cast(xs, DT_BF16);
+    want = gn_ref(xs, groups, g, b, 1e-6, act);
+    double *want_o0 = gn_ref(xsb, groups, g, b, 1e-6, act);
+    for (opt_level opt = OPT_O0; opt <= OPT_O3; opt++) {
         use(PREC_BF16, opt);
-        tensor *y = op_group_norm_nhwc(xb, groups, g, b, 1e-6f, act);
-        check(y, want, n, BF16_TOL, "group_norm_nhwc bf16", opt);
+        tensor *y = op_group_norm_nhwc_shift(xb, sb, groups, g, b, 1e-6f, act);
+        check(y, opt == OPT_O0 ? want_o0 : want, n, BF16_TOL, "group_norm_nhwc bf16", opt);
         assert_int_equal(y->dt, DT_BF16);
         tensor_free(y);
     }
     free(want);
-    tensor_free(xb);
-    tensor_free(x);
-    tensor_free(g);
-    tensor_free(b);
+    free(want_o0);
+    tensor *t[] = {xs, xsb, xb, sb, sh, x, g, b};
+    for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) tensor_free(t[i]);
 }
 
 static void test_group_norm_nhwc(void **state) {
@@ -184,16 +202,32 @@ static void test_group_norm_nhwc(void **state) {
     uint64_t seed = 41;
     int64_t a[4] = {2, 5, 3, 12}, b[3] = {2, 7, 8}, c[4] = {1, 9, 9, 64}, one[4] = {2, 1, 1, 64};
     int64_t sd[4] = {2, 8, 8, 320}, odd[3] = {3, 130, 20};
-    gn_case(&seed, 4, a, 4, 1, ACT_SILU, 0.0f);
-    gn_case(&seed, 3, b, 2, 0, ACT_NONE, 0.0f);
-    gn_case(&seed, 3, b, 8, 0, ACT_SILU, 0.0f);
-    gn_case(&seed, 4, c, 32, 1, ACT_NONE, 0.0f);
-    gn_case(&seed, 4, one, 32, 1, ACT_SILU, 0.0f);   /* one position, N > 1 */
-    gn_case(&seed, 4, sd, 32, 1, ACT_SILU, 0.0f);    /* an SD1 level: 10 channels a group */
-    gn_case(&seed, 3, odd, 5, 1, ACT_GELU, 0.0f);    /* act outside the fused pass */
+    gn_case(&seed, 4, a, 4, 1, ACT_SILU, 0.0f, 0);
+    gn_case(&seed, 3, b, 2, 0, ACT_NONE, 0.0f, 0);
+    gn_case(&seed, 3, b, 8, 0, ACT_SILU, 0.0f, 0);
+    gn_case(&seed, 4, c, 32, 1, ACT_NONE, 0.0f, 0);
+    gn_case(&seed, 4, one, 32, 1, ACT_SILU, 0.0f, 0);   /* one position, N > 1 */
+    gn_case(&seed, 4, sd, 32, 1, ACT_SILU, 0.0f, 0);    /* an SD1 level: 10 channels a group */
+    gn_case(&seed, 3, odd, 5, 1, ACT_GELU, 0.0f, 0);    /* act outside the fused pass */
     /* Mean 50 times the spread: E[x^2] - mean^2 summed in f32 keeps ~3 digits of the
      * variance. (Much further out, x * a + b, PyTorch's form too, loses them instead.) */
-    gn_case(&seed, 3, odd, 4, 1, ACT_SILU, 30.0f);
+    gn_case(&seed, 3, odd, 4, 1, ACT_SILU, 30.0f, 0);
+}
+
+/* The ResBlock's h + emb folded into the norm: a shift per (n, c), SD1-like and odd. */
+static void test_group_norm_nhwc_shift(void **state) {
+    (void)state;
+    uint64_t seed = 43;
+    int64_t sd[4] = {2, 8, 8, 320}, a[4] = {2, 5, 3, 12}, odd[3] = {3, 130, 20};
+    gn_case(&seed, 4, sd, 32, 1, ACT_SILU, 0.0f, 1);
+    gn_case(&seed, 4, a, 4, 0, ACT_NONE, 0.0f, 1);
+    gn_case(&seed, 3, odd, 5, 1, ACT_GELU, 0.0f, 1);
+    gn_case(&seed, 3, odd, 4, 1, ACT_SILU, 30.0f, 1);
+    int64_t xn[4] = {2, 3, 3, 8}, bad[2] = {2, 4};
+    tensor *x = ref_rand(&seed, 4, xn), *s = ref_rand(&seed, 2, bad);
+    assert_null(op_group_norm_nhwc_shift(x, s, 2, NULL, NULL, 1e-5f, ACT_NONE));  /* (2, 4) */
+    tensor_free(x);
+    tensor_free(s);
 }
 
 /* SiLU written in the fused pass, over the whole range its exp sees (clamped ends too). */
@@ -306,6 +340,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_conv2d_nhwc),
         cmocka_unit_test(test_group_norm_nhwc),
+        cmocka_unit_test(test_group_norm_nhwc_shift),
         cmocka_unit_test(test_group_norm_nhwc_silu_range),
         cmocka_unit_test(test_interpolate_nearest_nhwc),
         cmocka_unit_test(test_nhwc_ops_use_arena),
