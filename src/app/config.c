@@ -258,7 +258,7 @@ static const option_def options[] = {
     {"cpu", ARG_NONE, NULL, set_cpu, NULL, "run on the CPU (same as --acceleration cpu)"},
     {"verbose", ARG_OPT, "DEBUG", set_verbose, "[LEVEL]", "log level DEBUG|INFO|WARNING|ERROR (bare: DEBUG)"},
     {"acceleration", ARG_ONE, NULL, set_accel, "MODE", "auto|cpu|xpu (default auto: an Intel GPU if Level Zero finds one)"},
-    {"opt-level", ARG_ONE, NULL, set_opt, "LEVEL", "O0|O1|O2|O3 (default O1; O0/O1 match ComfyUI's fp32 numbers)"},
+    {"opt-level", ARG_ONE, NULL, set_opt, "LEVEL", "O0|O1|O2|O3 (default O3, the fastest; every level matches ComfyUI's fp32 numbers within the conformance bounds, O0 is the unfused reference)"},
     {"precision", ARG_ONE, NULL, set_precision, "P", "fp32|fp16|bf16|int8 (default fp32)"},
     {"threads", ARG_ONE, NULL, set_threads, "N", "compute threads (default 0: one per core)"},
     {"jit", ARG_NONE, NULL, set_jit, NULL, "create kernels for the target shapes before the first step (default)"},
@@ -319,7 +319,7 @@ void config_defaults(app_config *cfg) {
     cfg->cache_size_mb = 8192;
     strcpy(cfg->default_hash, "sha256");
     strcpy(cfg->tokenizer_url, TOKENIZER_SD1_URL);
-    cfg->backend = (backend_config){.accel = ACCEL_AUTO, .opt = OPT_O1, .prec = PREC_FP32, .threads = 0, .jit = 1};
+    cfg->backend = (backend_config){.accel = ACCEL_AUTO, .opt = OPT_O3, .prec = PREC_FP32, .threads = 0, .jit = 1};
 }
 
 /* Exact names first; JSON keys may also spell dashes as underscores. */

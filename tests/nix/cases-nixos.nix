@@ -18,7 +18,7 @@ in
     argv = true;
     actual = (sc { }).ExecStart;
     expected = [ bin "--listen" "127.0.0.1" "--port" "8188" "--base-directory" "/var/lib/comfyui"
-      "--acceleration" "auto" "--opt-level" "O1" "--precision" "fp32" "--jit" ];
+      "--acceleration" "auto" "--opt-level" "O3" "--precision" "fp32" "--jit" ];
   }
   {
     name = "every option becomes its flag";
@@ -37,7 +37,7 @@ in
     argv = true;
     actual = (sc { models.cache.enable = false; }).ExecStart;
     expected = [ bin "--listen" "127.0.0.1" "--port" "8188" "--base-directory" "/var/lib/comfyui"
-      "--acceleration" "auto" "--opt-level" "O1" "--precision" "fp32" "--jit" "--cache-size" "0" ];
+      "--acceleration" "auto" "--opt-level" "O3" "--precision" "fp32" "--jit" "--cache-size" "0" ];
   }
   {
     name = "a disabled model cache wins over a size";
