@@ -8,7 +8,10 @@ import io
 import json
 import os
 import re
+import struct
 import uuid
+
+import numpy as np
 
 import pytest
 import websocket
@@ -55,6 +58,28 @@ def run(d, ws, sid, seed, preview="none", combine=False):
             raise AssertionError(m["data"]["exception_message"])
         if m["type"] == "executing" and m["data"]["node"] is None:
             return pid, seen
+
+
+def write_taesd_decoder(path):
+    """A taesd_decoder.safetensors with TAESD's real key layout and small random weights."""
+    rng = np.random.default_rng(7)
+    shapes = {"1.weight": (64, 4, 3, 3), "1.bias": (64,), "19.weight": (3, 64, 3, 3), "19.bias": (3,)}
+    for i in [3, 4, 5, 8, 9, 10, 13, 14, 15, 18]:
+        for k in (0, 2, 4):
+            shapes[f"{i}.conv.{k}.weight"] = (64, 64, 3, 3)
+            shapes[f"{i}.conv.{k}.bias"] = (64,)
+    for i in (7, 12, 17):
+        shapes[f"{i}.weight"] = (64, 64, 3, 3)
+    header, blobs, off = {}, [], 0
+    for name, shape in sorted(shapes.items()):
+        b = (rng.standard_normal(shape) * 0.05).astype("<f4").tobytes()
+        header[name] = {"dtype": "F32", "shape": list(shape), "data_offsets": [off, off + len(b)]}
+        blobs.append(b)
+        off += len(b)
+    h = json.dumps(header).encode()
+    h += b" " * (-len(h) % 8)
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(h)) + h + b"".join(blobs))
 
 
 @pytest.mark.skipif(not os.path.exists(CKPT), reason="the synthetic checkpoint is built by `make test`")
@@ -106,4 +131,13 @@ def test_default_graph_events_cache_and_reseed(start_daemon):
     h = d.get(f"/history/{pid3}").json()[pid3]
     assert h["outputs"]["9"]["images"][0]["filename"] == "ComfyUI_00002_.png"
     assert '"seed": 18446744073709551615' in d.get(f"/history/{pid3}").body.decode()
+
+    # TAESD previews once its decoder is in models/vae_approx: a full-size picture
+    os.makedirs(os.path.join(d.base, "models", "vae_approx"), exist_ok=True)
+    write_taesd_decoder(os.path.join(d.base, "models", "vae_approx", "taesd_decoder.safetensors"))
+    _, seen = run(d, ws, sid, 7, preview="taesd")
+    frames = [x for t, x in seen if t == "binary"]
+    assert len(frames) == 1 and frames[0][:8] == b"\x00\x00\x00\x01\x00\x00\x00\x02"
+    assert Image.open(io.BytesIO(frames[0][8:])).size == (64, 64)
+    assert "previews: TAESD decoder from" in d.output()
     ws.close()
