@@ -151,32 +151,64 @@ exp32_bf16(const float *x, int j, __mmask16 keep0, __mmask16 keep1, int masked, 
     return sum ? _mm512_add_ps(vsum, _mm512_add_ps(e0, e1)) : vsum;
 }
 
-/* A row's p as bf16 to pbr, and their sum when sum (a constant, each case its loop). */
+/* A row's p as bf16 to pbr, and their sum when sum. nk and nkp come as values, not
+ * through b: the bf16 stores may alias anything, which would reload them every pass. */
 __attribute__((target("avx512f,avx512bf16"), always_inline)) static inline __m512
-row_exp_bf16(const flash_sm *b, const float *x, int masked, int sum, __m512 k, __m512 vref,
+row_exp_bf16(int nk, int nkp, const float *x, int masked, int sum, __m512 k, __m512 vref,
              uint16_t *pbr) {
     __m512 vsum = _mm512_setzero_ps();
     int j = 0;
-    for (; j + 32 <= b->nk; j += 32)
+    for (; j + 32 <= nk; j += 32)
         vsum = exp32_bf16(x, j, 0xffff, 0xffff, masked, sum, k, vref, vsum, pbr);
-    for (; j < b->nkp; j += 32)
-        vsum = exp32_bf16(x, j, valid_lanes(j, b->nk), valid_lanes(j + 16, b->nk), masked, sum, k,
-                          vref, vsum, pbr);
+    for (; j < nkp; j += 32)
+        vsum = exp32_bf16(x, j, valid_lanes(j, nk), valid_lanes(j + 16, nk), masked, sum, k, vref,
+                          vsum, pbr);
     return vsum;
 }
 
 /* The same step with p written as bf16 to pb (row stride FLASH_BK; nkp a multiple of
  * 32), 32 keys a vcvtne2ps2bf16, so p never goes back to memory as f32. */
-AVX512_BF16 void flash_softmax_bf16_avx512(const flash_sm *b, uint16_t *pb) {
-    const __m512 kscale = _mm512_set1_ps(b->scale * 1.4426950408889634f);
+/* Every row's new max (old max included), then, 16 rows a vector, the reference each
+ * exp pass subtracts and the alpha that rescales the old sums: no branch depends on the
+ * scores, so one row's reductions overlap the next row's work. */
+AVX512_INLINE void block_begin(const flash_sm *b, __m512 kscale, float *mx, float *ref,
+                               float *alpha) {
     for (int r = 0; r < b->rows; r++) {
-        float *x = b->s + r * FLASH_BK, mx, alpha;
         const float *mrow = b->mask ? b->mask + r * b->mask_ld : NULL;
-        __m512 vref = _mm512_set1_ps(row_begin(b, r, x, mrow, kscale, &mx, &alpha));
-        __m512 k = mrow ? _mm512_set1_ps(1.0f) : kscale;
-        __m512 vsum = b->l ? row_exp_bf16(b, x, mrow != NULL, 1, k, vref, pb + r * FLASH_BK)
-                           : row_exp_bf16(b, x, mrow != NULL, 0, k, vref, pb + r * FLASH_BK);
-        row_end(b, r, mx, alpha, vsum);
+        mx[r] = fmaxf(row_max(b, b->s + r * FLASH_BK, mrow, kscale), b->m[r]);
+    }
+    const __m512 ninf = _mm512_set1_ps(-INFINITY);
+    for (int r = 0; r < b->rows; r += 16) {
+        __mmask16 in = valid_lanes(r, b->rows);
+        __m512 mo = _mm512_mask_loadu_ps(ninf, in, b->m + r), mn = _mm512_mask_loadu_ps(ninf, in, mx + r);
+        /* Until a row has seen an unmasked key its max is -inf; 2^(x - 0) is 0 then. Nor
+         * has it any sum or output yet: alpha 0. An unchanged max gives alpha exactly 1. */
+        __m512 rf = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(mn, ninf, _CMP_NEQ_OQ), mn);
+        __mmask16 seen = _mm512_cmp_ps_mask(mo, ninf, _CMP_NEQ_OQ);
+        __m512 al = exp2_ps(seen, _mm512_sub_ps(mo, rf), 1);
+        al = _mm512_mask_mov_ps(al, _mm512_mask_cmp_ps_mask(seen, mo, mn, _CMP_EQ_OQ), _mm512_set1_ps(1.0f));
+        _mm512_storeu_ps(ref + r, rf);
+        _mm512_storeu_ps(alpha + r, al);
+    }
+}
+
+AVX512_BF16 void flash_softmax_bf16_avx512(const flash_sm *b, uint16_t *pb) {
+    const int nk = b->nk, nkp = b->nkp;
+    const __m512 kscale = _mm512_set1_ps(b->scale * 1.4426950408889634f);
+    _Alignas(64) float mx[FLASH_BQ], ref[FLASH_BQ], alpha[FLASH_BQ];
+    block_begin(b, kscale, mx, ref, alpha);
+    /* A mask's scores were scaled by row_max already. */
+    const __m512 k = b->mask ? _mm512_set1_ps(1.0f) : kscale;
+    for (int r = 0; r < b->rows; r++) {
+        const float *x = b->s + r * FLASH_BK;
+        __m512 vref = _mm512_set1_ps(ref[r]);
+        /* masked and sum as constants, each case its own loop. */
+        uint16_t *pbr = pb + r * FLASH_BK;
+        __m512 vsum = b->mask ? (b->l ? row_exp_bf16(nk, nkp, x, 1, 1, k, vref, pbr)
+                                      : row_exp_bf16(nk, nkp, x, 1, 0, k, vref, pbr))
+                              : (b->l ? row_exp_bf16(nk, nkp, x, 0, 1, k, vref, pbr)
+                                      : row_exp_bf16(nk, nkp, x, 0, 0, k, vref, pbr));
+        row_end(b, r, mx[r], alpha[r], vsum);
     }
 }
 
