@@ -77,10 +77,11 @@ static void pack_v(const flash_args *a, int64_t b, int64_t h, int64_t lkp, uint1
     }
 }
 
-/* s[32][nkp] = q[32][dp] . k tiles; nkp a multiple of 32. */
-static AMX void qk_tiles(const uint16_t *qb, int64_t dp, const uint16_t *kb, int nkp, float *s) {
+/* Columns [32 n0, 32 n1) of s[32][*] = q[32][dp] . k tiles (kb: the block's first key). */
+static AMX void qk_tiles(const uint16_t *qb, int64_t dp, const uint16_t *kb, int n0, int n1, float *s) {
     int64_t nc = dp / 32;
-    for (int n = 0; n < nkp / 16; n += 2, kb += 2 * nc * TILE) {
+    kb += 2 * n0 * nc * TILE;
+    for (int n = 2 * n0; n < 2 * n1; n += 2, kb += 2 * nc * TILE) {
         _tile_zero(0);
         _tile_zero(1);
         _tile_zero(2);
@@ -152,43 +153,66 @@ static void load_q(const flash_args *a, int64_t b, int64_t h, int64_t q0, int ro
                sizeof(uint16_t) * (size_t)a->D);
 }
 
-/* One thread's share of the (b, h, query block) items; tiles are per thread state. */
+/* One thread's share of the (b, h, query block) items; tiles are per thread state.
+ * The tiles and the vector units work side by side: while the softmax of key block j
+ * runs, a few rows at a time, the q k^T tiles of block j + 1 are issued between those
+ * rows (into the other score buffer), so the tile unit is busy while the vector units
+ * are. p v of block j needs all of block j's p and runs after. */
 static AMX void run_blocks(const flash_args *a, const uint16_t *kpk, const uint16_t *vpk, int64_t lkp) {
     int64_t D = a->D, dp = round_up(D, 32), dv = round_up(D, 16), nbh = a->B * a->H;
-    int64_t nqb = (a->Lq + FLASH_BQ - 1) / FLASH_BQ;
+    int64_t nqb = (a->Lq + FLASH_BQ - 1) / FLASH_BQ, nblk = (a->Lk + FLASH_BK - 1) / FLASH_BK;
     /* Where D leaves a padding column in v, v has ones there and p v sums p into
      * column D of o, rescaled with it: l comes from the tiles, not the vector units. */
     int ones = D < dv;
     _Alignas(64) uint16_t qb[FLASH_BQ * FLASH_MAX_D], pb[FLASH_BQ * FLASH_BK];
-    _Alignas(64) float sc[FLASH_BQ * FLASH_BK], o[FLASH_BQ * FLASH_MAX_D], m[FLASH_BQ], l[FLASH_BQ];
+    _Alignas(64) float sc[2][FLASH_BQ * FLASH_BK], o[FLASH_BQ * FLASH_MAX_D], m[FLASH_BQ], l[FLASH_BQ];
     _Alignas(64) tilecfg cfg = {.palette = 1};
     for (int i = 0; i < 8; i++) cfg.colsb[i] = 64, cfg.rows[i] = 16;
     _tile_loadconfig(&cfg);
+    /* Flush subnormals to zero: the bf16 softmax's 2^x leaves x unclamped (flash_avx512.c). */
+    unsigned csr = _mm_getcsr();
+    _mm_setcsr(csr | 0x8040);
 #pragma omp for schedule(dynamic)
     for (int64_t it = 0; it < nbh * nqb; it++) {
         int64_t bh = it / nqb, b = bh / a->H, h = bh % a->H, q0 = it % nqb * FLASH_BQ;
         int rows = (int)(a->Lq - q0 < FLASH_BQ ? a->Lq - q0 : FLASH_BQ);
+        const uint16_t *kb = kpk + bh * lkp * dp, *vb = vpk + bh * lkp * dv;
         load_q(a, b, h, q0, rows, dp, qb);
         /* Rows past the valid ones never go through softmax: their p stays 0. */
         memset(pb + rows * FLASH_BK, 0, sizeof(uint16_t) * (size_t)((FLASH_BQ - rows) * FLASH_BK));
         memset(o, 0, sizeof(float) * (size_t)(FLASH_BQ * dv));
         for (int r = 0; r < FLASH_BQ; r++) m[r] = -INFINITY, l[r] = 0.0f;
-        for (int64_t j0 = 0; j0 < a->Lk; j0 += FLASH_BK) {
+        qk_tiles(qb, dp, kb, 0, (int)round_up(a->Lk < FLASH_BK ? a->Lk : FLASH_BK, 32) / 32, sc[0]);
+        for (int64_t j = 0; j < nblk; j++) {
+            int64_t j0 = j * FLASH_BK, j1 = j0 + FLASH_BK;
             int nk = (int)(a->Lk - j0 < FLASH_BK ? a->Lk - j0 : FLASH_BK);
             int nkp = (int)round_up(nk, 32);
-            qk_tiles(qb, dp, kpk + bh * lkp * dp + j0 * dp, nkp, sc);
-            flash_sm sm = {.s = sc, .rows = rows, .nk = nk, .nkp = nkp,
+            flash_sm sm = {.s = sc[j & 1], .rows = rows, .nk = nk, .nkp = nkp,
                            .mask = a->mask ? a->mask + q0 * a->Lk + j0 : NULL,
                            .mask_ld = a->Lk, .scale = 1.0f / sqrtf((float)D),
                            .m = m, .l = ones ? NULL : l, .o = o, .dv = dv};
-            flash_softmax_bf16_avx512(&sm, pb);
-            pv_tiles(pb, nkp, vpk + bh * lkp * dv + j0 * dv, dv, o);
+            flash_rows st;
+            flash_softmax_bf16_begin(&sm, &st);
+            int r = 0;
+            if (j + 1 < nblk) {
+                int np = (int)round_up(a->Lk - j1 < FLASH_BK ? a->Lk - j1 : FLASH_BK, 32) / 32;
+                int per = (rows + np - 1) / np;
+                for (int n = 0; n < np; n++) {
+                    qk_tiles(qb, dp, kb + j1 * dp, n, n + 1, sc[(j + 1) & 1]);
+                    int r1 = r + per < rows ? r + per : rows;
+                    flash_softmax_bf16_rows(&sm, &st, r, r1, pb);
+                    r = r1;
+                }
+            }
+            flash_softmax_bf16_rows(&sm, &st, r, rows, pb);
+            pv_tiles(pb, nkp, vb + j0 * dv, dv, o);
         }
         if (ones)
             for (int r = 0; r < rows; r++) l[r] = o[r * dv + D];
         uint16_t *y = (uint16_t *)a->y + (b * a->Lq + q0) * a->H * D + h * D;
         flash_store_rows_avx512(o, dv, l, rows, D, y, a->H * D, DT_BF16);
     }
+    _mm_setcsr(csr);
     _tile_release();
 }
 

@@ -3,8 +3,8 @@
  * The choice is made once per process: AMX needs the CPU's AMX-TILE and AMX-BF16 bits,
  * the OS saving tile state (XCR0 bits 17-18), and Linux's per-process permission for
  * the tile data (arch_prctl ARCH_REQ_XCOMP_PERM), which we ask for ourselves rather than
- * count on oneDNN having done it; AVX-512 needs AVX512F with OS support (GCC's
- * __builtin_cpu_supports checks XCR0 too). Tests may force a lesser implementation.
+ * count on oneDNN having done it; AVX-512 needs AVX512F and AVX512DQ (vreduceps) with OS
+ * support (GCC's __builtin_cpu_supports checks XCR0 too). Tests may force a lesser implementation.
  */
 #include "tensor/flash_internal.h"
 #include "tensor/half.h"
@@ -40,7 +40,7 @@ static int cpu_has_amx(void) {
 
 static void isa_detect(void) {
     __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx512f")) isa_best = cpu_has_amx() ? FLASH_AMX : FLASH_AVX512;
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq")) isa_best = cpu_has_amx() ? FLASH_AMX : FLASH_AVX512;
     isa_now = isa_best;
 }
 

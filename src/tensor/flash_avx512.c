@@ -22,31 +22,34 @@
 #include <immintrin.h>
 #include <math.h>
 
-#define AVX512 __attribute__((target("avx512f")))
-#define AVX512_BF16 __attribute__((target("avx512f,avx512bf16")))
-#define AVX512_INLINE __attribute__((target("avx512f"), always_inline)) static inline
+#define AVX512 __attribute__((target("avx512f,avx512dq")))
+#define AVX512_BF16 __attribute__((target("avx512f,avx512dq,avx512bf16")))
+#define AVX512_INLINE __attribute__((target("avx512f,avx512dq"), always_inline)) static inline
 
-/* 2^x for x <= 0 in the lanes of keep, 0 in the others. Below -126 the result would be
- * subnormal, which costs a microcode assist per vector: clamped there, 2^-126 (1e-38)
- * stands for 0. 2^f by degree 5 (relative error 2.3e-7, for f32 p) or, where p is
- * rounded to bf16 (2^-9) anyway, degree 3 (7.7e-5), two FMAs fewer. */
+/* 2^x for x <= 0 in the lanes of keep, 0 in the others. For f32 p: 2^n * 2^f with
+ * n = round(x), f in [-1/2, 1/2], 2^f by degree 5 (relative error 2.3e-7) and 2^n by
+ * vscalefps; below -126 the result would be subnormal, which costs a microcode assist
+ * per vector, so x is clamped there and 2^-126 (1e-38) stands for 0. Where p is
+ * rounded to bf16 (2^-9) anyway: f = x - floor(x) in [0, 1) in one vreduceps, 2^f by
+ * degree 3 (7.5e-5), and vscalefps takes x itself, as it floors its exponent; no
+ * clamp, as those callers flush subnormals to zero (MXCSR FTZ, run_blocks). */
 AVX512_INLINE __m512 exp2_ps(__mmask16 keep, __m512 x, int deg5) {
+    if (!deg5) {
+        __m512 f = _mm512_reduce_ps(x, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
+        __m512 p = _mm512_set1_ps(7.8023799e-02f);
+        p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(2.2606686e-01f));
+        p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(6.9583440e-01f));
+        p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(9.9992508e-01f));
+        return _mm512_maskz_scalef_ps(keep, p, x);
+    }
     x = _mm512_max_ps(x, _mm512_set1_ps(-126.0f));
     __m512 n = _mm512_roundscale_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    __m512 f = _mm512_sub_ps(x, n), p;
-    if (deg5) {
-        p = _mm512_set1_ps(1.3266974e-03f);
-        p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(9.6754599e-03f));
-        p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(5.5507425e-02f));
-        p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(2.4022122e-01f));
-        p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(6.9314694e-01f));
-        p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.0000001f));
-    } else {
-        p = _mm512_set1_ps(5.5180982e-02f);
-        p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(2.4263459e-01f));
-        p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(6.9326133e-01f));
-        p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(9.9992621e-01f));
-    }
+    __m512 f = _mm512_sub_ps(x, n), p = _mm512_set1_ps(1.3266974e-03f);
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(9.6754599e-03f));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(5.5507425e-02f));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(2.4022122e-01f));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(6.9314694e-01f));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.0000001f));
     return _mm512_maskz_scalef_ps(keep, p, n);
 }
 
@@ -142,7 +145,7 @@ AVX512 void flash_softmax_avx512(const flash_sm *b) {
 }
 
 /* p for keys j..j+31 stored as bf16 to pbr + j; returns vsum plus their sum (when sum). */
-__attribute__((target("avx512f,avx512bf16"), always_inline)) static inline __m512
+__attribute__((target("avx512f,avx512dq,avx512bf16"), always_inline)) static inline __m512
 exp32_bf16(const float *x, int j, __mmask16 keep0, __mmask16 keep1, int masked, int sum, __m512 k,
            __m512 vref, __m512 vsum, uint16_t *pbr) {
     __m512 e0 = row_exp(x, j, keep0, masked, k, vref, 0);
@@ -153,7 +156,7 @@ exp32_bf16(const float *x, int j, __mmask16 keep0, __mmask16 keep1, int masked, 
 
 /* A row's p as bf16 to pbr, and their sum when sum. nk and nkp come as values, not
  * through b: the bf16 stores may alias anything, which would reload them every pass. */
-__attribute__((target("avx512f,avx512bf16"), always_inline)) static inline __m512
+__attribute__((target("avx512f,avx512dq,avx512bf16"), always_inline)) static inline __m512
 row_exp_bf16(int nk, int nkp, const float *x, int masked, int sum, __m512 k, __m512 vref,
              uint16_t *pbr) {
     __m512 vsum = _mm512_setzero_ps();
@@ -192,23 +195,25 @@ AVX512_INLINE void block_begin(const flash_sm *b, __m512 kscale, float *mx, floa
     }
 }
 
-AVX512_BF16 void flash_softmax_bf16_avx512(const flash_sm *b, uint16_t *pb) {
+AVX512 void flash_softmax_bf16_begin(const flash_sm *b, flash_rows *st) {
+    block_begin(b, _mm512_set1_ps(b->scale * 1.4426950408889634f), st->mx, st->ref, st->alpha);
+}
+
+AVX512_BF16 void flash_softmax_bf16_rows(const flash_sm *b, const flash_rows *st, int r0, int r1,
+                                         uint16_t *pb) {
     const int nk = b->nk, nkp = b->nkp;
-    const __m512 kscale = _mm512_set1_ps(b->scale * 1.4426950408889634f);
-    _Alignas(64) float mx[FLASH_BQ], ref[FLASH_BQ], alpha[FLASH_BQ];
-    block_begin(b, kscale, mx, ref, alpha);
     /* A mask's scores were scaled by row_max already. */
-    const __m512 k = b->mask ? _mm512_set1_ps(1.0f) : kscale;
-    for (int r = 0; r < b->rows; r++) {
+    const __m512 k = _mm512_set1_ps(b->mask ? 1.0f : b->scale * 1.4426950408889634f);
+    for (int r = r0; r < r1; r++) {
         const float *x = b->s + r * FLASH_BK;
-        __m512 vref = _mm512_set1_ps(ref[r]);
+        __m512 vref = _mm512_set1_ps(st->ref[r]);
         /* masked and sum as constants, each case its own loop. */
         uint16_t *pbr = pb + r * FLASH_BK;
         __m512 vsum = b->mask ? (b->l ? row_exp_bf16(nk, nkp, x, 1, 1, k, vref, pbr)
                                       : row_exp_bf16(nk, nkp, x, 1, 0, k, vref, pbr))
                               : (b->l ? row_exp_bf16(nk, nkp, x, 0, 1, k, vref, pbr)
                                       : row_exp_bf16(nk, nkp, x, 0, 0, k, vref, pbr));
-        row_end(b, r, mx[r], alpha[r], vsum);
+        row_end(b, r, st->mx[r], st->alpha[r], vsum);
     }
 }
 

@@ -29,8 +29,15 @@ typedef struct flash_sm {
 
 void flash_softmax_c(const flash_sm *b);
 void flash_softmax_avx512(const flash_sm *b);
-/* The same, p written as bf16 to pb (row stride FLASH_BK) instead of back into s. */
-void flash_softmax_bf16_avx512(const flash_sm *b, uint16_t *pb);
+/* The same, p written as bf16 to pb (row stride FLASH_BK) instead of back into s, in two
+ * parts: begin takes every row's new max (the scaled scores of a masked block are
+ * written back into s), then rows does the exp pass and closes rows [r0, r1), so that
+ * the caller can run other work between groups of rows. */
+typedef struct flash_rows {
+    float mx[FLASH_BQ], ref[FLASH_BQ], alpha[FLASH_BQ];   /* new max, exp reference, rescale */
+} flash_rows;
+void flash_softmax_bf16_begin(const flash_sm *b, flash_rows *st);
+void flash_softmax_bf16_rows(const flash_sm *b, const flash_rows *st, int r0, int r1, uint16_t *pb);
 
 /* y rows (row stride ldy, dtype dt) = o / l for `rows` rows of D values. */
 void flash_store_rows(const float *o, int64_t dv, const float *l, int rows, int64_t D,
