@@ -8,6 +8,7 @@ the ComfyUI fixtures, so the two sides are known to run the same model.
 
     bench/torch_sd15.py --ckpt build/sd15-synth.safetensors [--size 512] [--steps 20]
                         [--precisions fp32,bf16] [--threads N] [--skip-full] [--verify]
+                        [--rounds N]
                         [--opt-level N] [--jit] [--json FILE]
 
 fp32 is plain eager; bf16 is torch.autocast(cpu, bfloat16), the way ComfyUI runs bf16 on
@@ -19,6 +20,7 @@ import json
 import math
 import mmap
 import os
+import statistics
 import struct
 import subprocess
 import sys
@@ -420,12 +422,12 @@ def verify(unet, shared):
         raise SystemExit("the torch peer does not compute ComfyUI's UNet; numbers would not compare")
 
 
-def ipex_side(args, prec):
+def ipex_side(args, prec, skip_full):
     exe = os.path.join(ROOT, args.build, "ipex-benchmark")
     cmd = [exe, "--sd-only", "--json", "--ckpt", args.ckpt, "--size", str(args.size), "--steps", str(args.steps),
            "--precision", prec, "--threads", str(args.threads), "--opt-level", str(args.opt_level),
            "--iters", str(args.reps)]
-    if args.skip_full:
+    if skip_full:
         cmd.append("--skip-full")
     if args.jit:
         cmd.append("--jit")
@@ -444,6 +446,8 @@ def main():
     ap.add_argument("--size", type=int, default=512)
     ap.add_argument("--steps", type=int, default=20)
     ap.add_argument("--reps", type=int, default=2)
+    ap.add_argument("--rounds", type=int, default=1,
+                    help="UNet step pairs (ours, then torch's), alternating; ratios are medians")
     ap.add_argument("--threads", type=int, default=os.cpu_count())
     ap.add_argument("--precisions", default="fp32,bf16")
     ap.add_argument("--skip-full", action="store_true", help="UNet step only, no full image")
@@ -461,7 +465,7 @@ def main():
             raise SystemExit(f"torch peer: precision {prec} not offered (fp32, bf16)")
     # comfyui-ipex first, before this process holds its own copy of the weights, so the
     # two never need memory at the same time.
-    ipex = {} if args.skip_ipex else {p: ipex_side(args, p) for p in precs}
+    ipex = {} if args.skip_ipex else {p: [ipex_side(args, p, args.skip_full)] for p in precs}
 
     sd = load_safetensors(args.ckpt)
     unet = bind(UNet(), sd, "model.diffusion_model.")
@@ -479,15 +483,25 @@ def main():
     print(f"torch {torch.__version__}, {args.threads} threads, {args.size}x{args.size}, CFG batch 2")
     for prec in precs:
         auto = torch.autocast("cpu", dtype=torch.bfloat16, enabled=(prec == "bf16"))
+        # The shared machine's speed drifts between minutes: each round times both sides
+        # back to back, and the figures are medians over rounds (ours runs while torch idles).
+        steps = []
         with torch.inference_mode(), auto:
-            step = timed(lambda: unet(x, t, ctx), args.reps)
+            steps.append(timed(lambda: unet(x, t, ctx), args.reps))
             img = None if args.skip_full else timed(lambda: full_image((unet, vae, clip), args.size, args.steps, ids), 1)
-        row = {"precision": prec, "torch_step_s": step, "torch_image_s": img, "torch_peak_rss_mb": peak_rss_mb()}
+            for _ in range(1, args.rounds):
+                if not args.skip_ipex:
+                    ipex[prec].append(ipex_side(args, prec, True))
+                steps.append(timed(lambda: unet(x, t, ctx), args.reps))
+        row = {"precision": prec, "torch_step_s": statistics.median(steps), "torch_image_s": img,
+               "torch_peak_rss_mb": peak_rss_mb()}
         if not args.skip_ipex:
-            ip = ipex[prec]
-            row.update({"ipex_step_s": ip["unet_step_s"], "ipex_image_s": ip.get("image_s"),
-                         "ipex_first_image_s": ip.get("first_image_s"), "ipex_peak_rss_mb": ip.get("peak_rss_mb"),
-                         "ipex_gflops": ip.get("unet_gflops"), "step_ratio": step / ip["unet_step_s"]})
+            ip, ours = ipex[prec][0], [r["unet_step_s"] for r in ipex[prec]]
+            row.update({"ipex_step_s": statistics.median(ours), "ipex_image_s": ip.get("image_s"),
+                        "ipex_first_image_s": ip.get("first_image_s"), "ipex_peak_rss_mb": ip.get("peak_rss_mb"),
+                        "ipex_gflops": ip.get("unet_gflops"),
+                        "step_ratio": statistics.median(t / o for t, o in zip(steps, ours)),
+                        "rounds": [{"torch_step_s": t, "ipex_step_s": o} for t, o in zip(steps, ours)]})
             if img and ip.get("image_s"):
                 row["image_ratio"] = img / ip["image_s"]
         report["rows"].append(row)
