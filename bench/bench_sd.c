@@ -10,7 +10,8 @@
  *                  i.e. with (no --jit) or without (--jit) primitive creation inside it;
  *                  first_image_jit_s = jit_s + first_image_s is what --jit costs in all;
  *                  first_image_primitives: how many primitives it created (0 after --jit)
- *   unet_step_s    median UNet call with the CFG batch (2 x batch items)
+ *   unet_step_s    median UNet call with the CFG batch (2 x batch items); unet_<kind>_s
+ *                  split one call by kernel kind (tensor/optime.h), unet_glue_s the rest
  *   clip_s, vae_decode_s, image_s (the second picture), images_per_s = batch / image_s
  * plus GFLOPS of the UNet step (flops.h counts the work the ops issued) against the ISA's
  * peak, energy from RAPL where readable, memory (peak RSS, weights, prepared copies and
@@ -29,6 +30,7 @@
 #include "sampling/ksampler.h"
 #include "tensor/flops.h"
 #include "tensor/ops.h"
+#include "tensor/optime.h"
 
 #include <cjson/cJSON.h>
 #include <math.h>
@@ -191,20 +193,24 @@ typedef struct sd_times {
                                                       shared host */
     double first_image_prims;   /* primitives created inside the first picture: 0 with --jit */
     double step_joules, image_joules;
+    double step_kernel[OT_KINDS];   /* one call's seconds per kernel kind (optime.h) */
 } sd_times;
 
 static double sd_time_step(sd_run *r, const tensor *x, tensor *y, double *gflop, double *joules,
-                           double *cpu) {
+                           double *cpu, double *kernel) {
     int n = r->o->min_iters > 1 ? r->o->min_iters : 1;
-    double times[16], f0 = 0, e0 = bench_energy_j(), c0 = bench_cpu_s();
+    double times[16], f0 = 0, e0 = bench_energy_j(), c0 = bench_cpu_s(), k0[OT_KINDS];
     if (n > 16) n = 16;
     for (int k = 0; k < n; k++) {
-        f0 = flops_total();   /* one call's work: the last call's count */
+        f0 = flops_total();   /* one call's work and kernel times: the last call's */
+        optime_read(k0);
         double t0 = bench_now_s();
         if (sd_step(r, x, y)) return -1;
         times[k] = bench_now_s() - t0;
     }
     *gflop = (flops_total() - f0) / 1e9;
+    optime_read(kernel);
+    for (int k = 0; k < OT_KINDS; k++) kernel[k] -= k0[k];
     *cpu = (bench_cpu_s() - c0) / n;
     double e1 = bench_energy_j();
     *joules = e0 >= 0 && e1 >= e0 ? (e1 - e0) / n : -1;
@@ -239,7 +245,7 @@ static int sd_measure(sd_run *r, sd_times *t, tensor **image, tensor *step_out) 
      * untimed call for first-use costs. */
     if ((!r->cond && sd_clip(r)) || sd_step(r, x, step_out)) goto fail;
     if ((t->unet_step = sd_time_step(r, x, step_out, &t->step_gflop, &t->step_joules,
-                                     &t->step_cpu)) < 0)
+                                     &t->step_cpu, t->step_kernel)) < 0)
         goto fail;
     sd_progress("unet step", t->unet_step);
     t0 = bench_now_s();
@@ -348,6 +354,16 @@ static void sd_report(const sd_run *r, const sd_times *t, double peak_gflops) {
     cJSON_AddNumberToObject(sd, "unet_step_s", t->unet_step);
     cJSON_AddNumberToObject(sd, "unet_step_cpu_s", t->step_cpu);
     cJSON_AddNumberToObject(sd, "unet_step_gflop", t->step_gflop);
+    /* Where one step's time went; glue: the rest, between the kernels (of the last call,
+     * so it can differ from the median step by that call's spread). */
+    double kernels = 0;
+    for (int k = 0; k < OT_KINDS; k++) {
+        char key[64];
+        snprintf(key, sizeof key, "unet_%s_s", optime_name((optime_kind)k));
+        cJSON_AddNumberToObject(sd, key, t->step_kernel[k]);
+        kernels += t->step_kernel[k];
+    }
+    cJSON_AddNumberToObject(sd, "unet_glue_s", t->unet_step - kernels);
     double gf = t->unet_step > 0 ? t->step_gflop / t->unet_step : 0;
     cJSON_AddNumberToObject(sd, "unet_gflops", gf);
     cJSON_AddNumberToObject(sd, "isa_peak_gflops", peak_gflops);

@@ -3,6 +3,7 @@
 #include "tensor/ops_internal.h"
 #include "backend/engine.h"
 #include "base/log.h"
+#include "tensor/optime.h"
 
 #include <oneapi/dnnl/dnnl_debug.h>
 #include <string.h>
@@ -106,6 +107,20 @@ uint64_t ops_primitives_created(void) {
 
 dtype ops_weight_dt(void) { return backend_compute_dt(); }
 
+/* The kernel clock's kind for a primitive (optime.h). */
+static optime_kind dnn_optime_kind(const pentry *e) {
+    dnnl_primitive_kind_t k = dnnl_undefined_primitive;
+    dnnl_primitive_desc_query(e->pd, dnnl_query_primitive_kind, 0, &k);
+    switch (k) {
+    case dnnl_convolution: return OT_CONV;
+    case dnnl_matmul: case dnnl_inner_product: return OT_MATMUL;
+    case dnnl_layer_normalization: case dnnl_batch_normalization: return OT_NORM;
+    case dnnl_eltwise: case dnnl_binary: case dnnl_softmax: return OT_ELTWISE;
+    case dnnl_reorder: return OT_REORDER;
+    default: return OT_OTHER_PRIM;
+    }
+}
+
 int dnn_exec(const pentry *e, int n, const dnn_arg *args) {
     enum { MAXARGS = 16 };
     if (dnn_planning) return 0;
@@ -129,9 +144,11 @@ int dnn_exec(const pentry *e, int n, const dnn_arg *args) {
         }
     }
     if (rc == 0) {
+        uint64_t t0 = optime_start();
         dnnl_status_t st = dnnl_primitive_execute(e->prim, backend_stream(), n, ex);
         if (st == dnnl_success) st = dnnl_stream_wait(backend_stream());
         if (st != dnnl_success) rc = dnn_fail("execute", st);
+        optime_add(dnn_optime_kind(e), t0);
     }
     for (int i = 0; i < n; i++) {
         if (rc == 0 && gpu && args[i].arg == DNNL_ARG_DST)

@@ -17,6 +17,7 @@
 #include "backend/engine.h"
 #include "tensor/flash_attn.h"
 #include "tensor/flops.h"
+#include "tensor/optime.h"
 
 #include <math.h>
 
@@ -118,7 +119,9 @@ tensor *op_attention(const tensor *q, const tensor *k, const tensor *v, int head
     if (rc == 0 && fused && !ops_planning()) {
         flash_args fa = {.dt = a.dt, .B = a.B, .H = a.H, .D = a.D, .Lq = a.Lq, .Lk = a.Lk,
                          .q = a.q, .k = a.k, .v = a.v, .mask = a.mask, .y = a.y};
+        uint64_t t0 = optime_start();
         rc = flash_attention(&fa, &s);
+        optime_add(OT_ATTENTION, t0);
         /* What the two matmuls of the primitive path count (run_matmul), so that GFLOP/s
          * figures compare across opt levels. */
         if (rc == 0) flops_add(4.0 * (double)(a.B * a.H * a.Lq) * (double)(a.Lk * a.D));

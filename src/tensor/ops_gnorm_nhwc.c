@@ -33,6 +33,7 @@
 #include "tensor/ops_internal.h"
 #include "backend/backend.h"
 #include "tensor/half.h"
+#include "tensor/optime.h"
 
 #include <math.h>
 #include <omp.h>
@@ -235,7 +236,10 @@ tensor *op_group_norm_nhwc_shift(const tensor *x, const tensor *shift, int group
                      : gn_reference(x, N, S, C, groups, gamma, beta, eps, act);
     tensor *y = ops_out(x->dt, x->ndim, x->ne);
     if (!y || N * S * C == 0 || ops_planning()) return y;   /* a plan runs no host loop */
-    return gn_fused(x, shift, y, N, S, C, groups, gamma, beta, eps, act) ? NULL : y;
+    uint64_t t0 = optime_start();
+    int rc = gn_fused(x, shift, y, N, S, C, groups, gamma, beta, eps, act);
+    optime_add(OT_GROUP_NORM, t0);
+    return rc ? NULL : y;
 }
 
 tensor *op_group_norm_nhwc(const tensor *x, int groups, const tensor *gamma, const tensor *beta,
