@@ -137,6 +137,10 @@ struct ci_host {
      * packs to release what they keep loaded (prepared weights, model caches);
      * free_memory additionally empties the output cache. */
     int (*on_free)(void (*fn)(int free_memory));
+    /* --preview-size: the largest edge of a preview frame (ComfyUI shrinks each frame
+     * to fit a square of this size). Appended, so packs built against the earlier
+     * table keep their offsets. */
+    int (*preview_size)(void);
 };
 
 /* ---- convenience wrappers ------------------------------------------------------- */

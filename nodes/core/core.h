@@ -38,6 +38,11 @@ void tensor_free_v(void *t);                            /* tensor_free for destr
  * "center". NULL with a message in err on failure. */
 tensor *core_upscale(const tensor *x, int64_t w, int64_t h, const char *method,
                      const char *crop, char *err, size_t errlen);
+/* One 8-bit plane (h, w) -> (oh, ow) resampled bit for bit as PIL's Image.resize does
+ * each channel with that filter. 0, or -1 out of memory. */
+typedef enum { PIL_BILINEAR, PIL_LANCZOS } pil_filter;
+int pil_resample_plane(const unsigned char *in, int h, int w, unsigned char *out, int oh, int ow,
+                       pil_filter f);
 /* (B, H, W, C) <-> (B, C, H, W) */
 tensor *nhwc_to_nchw(const tensor *x);
 tensor *nchw_to_nhwc(const tensor *x);

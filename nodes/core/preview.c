@@ -8,7 +8,12 @@
  * auto) and models/vae_approx/taesd_decoder.{safetensors,pth} in place, the TAESD decoder
  * (models/taesd.h) turns that latent into a full-size picture instead, as ComfyUI's
  * TAESDPreviewerImpl does; without the weights, taesd falls back to latent2rgb and the
- * log says so once. The decoder is loaded on first use and kept (2.4 M parameters).
+ * log says so. Like ComfyUI's get_previewer, the decoder file is looked up once per
+ * sampling run (on its first step), so one added while the daemon runs is used from the
+ * next prompt on; the loaded decoder (2.4 M parameters) is kept while that lookup finds
+ * the same file. A frame larger than --preview-size is shrunk to fit a square of that
+ * size as ComfyUI's send_image does (ImageOps.contain, PIL's bilinear filter); a smaller
+ * one is sent as it is.
  */
 #include "sd.h"
 
@@ -34,8 +39,48 @@ static unsigned char preview_byte(float v) {
     return (unsigned char)(v * 255.0f);
 }
 
-/* PNG at compression 1, as ComfyUI sends PNG previews: stb's JPEG writer trips UBSan. */
-static void send_png(const sd_step_ctx *s, img8 *im) {
+/* ImageOps.contain's size for a w x h picture in a max x max box (PIL's round() of
+ * h / w * max); 0 when the picture already fits, 1 when it must shrink. */
+static int fit_size(int w, int h, int max, int *ow, int *oh) {
+    if (max <= 0 || (w <= max && h <= max)) return 0;
+    *ow = w > h ? max : (int)py_round((double)w / h * max);
+    *oh = h > w ? max : (int)py_round((double)h / w * max);
+    /* a sliver PIL would refuse (size 0) keeps one pixel */
+    if (*ow < 1) *ow = 1;
+    if (*oh < 1) *oh = 1;
+    return 1;
+}
+
+/* An RGB picture resampled to ow x oh as PIL's resize(BILINEAR) does: each channel alike,
+ * so one plane at a time. px is NULL when out of memory. */
+static img8 resample_rgb(const img8 *im, int ow, int oh) {
+    size_t n = (size_t)im->w * (size_t)im->h, on = (size_t)ow * (size_t)oh;
+    unsigned char *a = malloc(n), *b = malloc(on);
+    img8 out = {ow, oh, 3, a && b ? malloc(on * 3) : NULL};
+    for (int k = 0; out.px && k < 3; k++) {
+        for (size_t i = 0; i < n; i++) a[i] = im->px[i * 3 + k];
+        if (pil_resample_plane(a, im->h, im->w, b, oh, ow, PIL_BILINEAR)) {
+            free(out.px);
+            out.px = NULL;
+            break;
+        }
+        for (size_t i = 0; i < on; i++) out.px[i * 3 + k] = b[i];
+    }
+    free(a);
+    free(b);
+    return out;
+}
+
+/* PNG at compression 1, as ComfyUI sends PNG previews (stb's JPEG writer trips UBSan),
+ * after shrinking to --preview-size. */
+static void send_png(const sd_step_ctx *s, const img8 *im) {
+    img8 small = {0};
+    int ow, oh;
+    if (fit_size(im->w, im->h, s->call->host->preview_size(), &ow, &oh)) {
+        small = resample_rgb(im, ow, oh);
+        if (!small.px) return;
+        im = &small;
+    }
     unsigned char *png;
     size_t len;
     char err[128];
@@ -43,6 +88,7 @@ static void send_png(const sd_step_ctx *s, img8 *im) {
         s->call->host->preview(s->call, 2, png, len);
         free(png);
     }
+    free(small.px);
 }
 
 /* Item 0 of x0 (4, h, w) as ComfyUI's Latent2RGBPreviewer: factors, (v+1)/2, clamp, bytes. */
@@ -61,29 +107,42 @@ static void send_latent2rgb(const sd_step_ctx *s, const float *x0) {
     free(rgb);
 }
 
-/* The TAESD decoder from vae_approx, loaded once; NULL when absent or unloadable. */
-static taesd *taesd_get(const ci_call *c) {
-    static taesd *tae;
-    static int tried;
-    if (tried) return tae;
-    tried = 1;
-    static const char *const names[] = {"taesd_decoder.safetensors", "taesd_decoder.pth"};
-    char path[4096], err[512];
-    for (size_t i = 0; i < sizeof names / sizeof *names && !tae; i++) {
-        if (c->host->model_path("vae_approx", names[i], path, sizeof path)) continue;
-        char *oerr = NULL;
-        ckpt *ck = ckpt_open(path, &oerr);
-        if (!ck) {
-            log_warn("previews: cannot open %s: %s", path, oerr ? oerr : "?");
-            free(oerr);
-            continue;
-        }
-        tae = taesd_load(ck, 4, err, sizeof err);
-        ckpt_close(ck);
-        if (tae) log_info("previews: TAESD decoder from %s", path);
-        else log_warn("previews: %s: %s", path, err);
+/* The decoder last loaded and its file. Samplers run one at a time on the worker thread,
+ * so plain statics suffice. */
+static taesd *tae;
+static char tae_path[4096];
+
+static taesd *taesd_open(const char *path) {
+    char *oerr = NULL, err[512];
+    ckpt *ck = ckpt_open(path, &oerr);
+    if (!ck) {
+        log_warn("previews: cannot open %s: %s", path, oerr ? oerr : "?");
+        free(oerr);
+        return NULL;
     }
-    return tae;
+    taesd *t = taesd_load(ck, 4, err, sizeof err);
+    ckpt_close(ck);
+    if (t) log_info("previews: TAESD decoder from %s", path);
+    else log_warn("previews: %s: %s", path, err);
+    return t;
+}
+
+/* The decoder for this sampling run: the first file in vae_approx that loads, the kept
+ * one when that is the file it came from; NULL when none does. */
+static taesd *taesd_for_run(const ci_call *c) {
+    static const char *const names[] = {"taesd_decoder.safetensors", "taesd_decoder.pth"};
+    char path[sizeof tae_path];
+    for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
+        if (c->host->model_path("vae_approx", names[i], path, sizeof path)) continue;
+        if (tae && !strcmp(path, tae_path)) return tae;
+        taesd *t = taesd_open(path);
+        if (!t) continue;
+        taesd_free(tae);
+        tae = t;
+        memcpy(tae_path, path, sizeof path);
+        return tae;
+    }
+    return NULL;
 }
 
 /* Item 0 of x0 through TAESD: a full-size picture, clamp(d, 0, 1) per pixel. 0 when sent. */
@@ -106,17 +165,20 @@ static int send_taesd(const sd_step_ctx *s, taesd *t, const float *x0) {
     return im.px ? 0 : -1;
 }
 
+/* What this run previews with, settled on its first step: the TAESD decoder or NULL. */
+static void pick_previewer(sd_step_ctx *s, int method) {
+    s->picked = 1;
+    s->tae = method == PREVIEW_TAESD || method == PREVIEW_AUTO ? taesd_for_run(s->call) : NULL;
+    if (method == PREVIEW_TAESD && !s->tae)
+        log_warn("previews: no TAESD decoder in models/vae_approx; using latent2rgb");
+}
+
 int sd_on_step(void *ctx, int step, int total, const float *x, const float *denoised) {
     sd_step_ctx *s = ctx;
     ci_call *c = s->call;
     int method = c->host->preview_method(c);
     const float *x0 = denoised ? denoised : x;
-    taesd *t = method == PREVIEW_TAESD || method == PREVIEW_AUTO ? taesd_get(c) : NULL;
-    if (method == PREVIEW_TAESD && !t) {
-        static int told;
-        if (!told) log_warn("previews: no TAESD decoder in models/vae_approx; using latent2rgb");
-        told = 1;
-    }
-    if (method != PREVIEW_NONE && !(t && send_taesd(s, t, x0) == 0)) send_latent2rgb(s, x0);
+    if (method != PREVIEW_NONE && !s->picked) pick_previewer(s, method);
+    if (method != PREVIEW_NONE && !(s->tae && send_taesd(s, s->tae, x0) == 0)) send_latent2rgb(s, x0);
     return c->host->progress(c, step + 1, total);
 }

@@ -7,6 +7,7 @@
  * coefficients and 8-bit rounding between passes, back to floats /255. bislerp is
  * ComfyUI's spherical bilinear resize of latents: per pixel, channel vectors are
  * slerped (directions) with linearly blended norms, first along x, then along y.
+ * The PIL resampler also takes PIL's bilinear filter, which live previews shrink with.
  */
 #include "core.h"
 
@@ -46,7 +47,7 @@ static int method_kind(const char *m, interp_kind *k) {
     return -1;
 }
 
-/* ---- lanczos, as PIL's ImagingResample computes it on 8-bit images ---- */
+/* ---- PIL's ImagingResample on 8-bit planes: lanczos here, bilinear for previews ---- */
 
 #define PIL_PRECISION_BITS (32 - 8 - 2)
 
@@ -57,12 +58,17 @@ static double sinc(double x) {
 }
 
 static double lanczos3(double x) { return x > -3.0 && x < 3.0 ? sinc(x) * sinc(x / 3.0) : 0.0; }
+static double triangle(double x) { x = fabs(x); return x < 1.0 ? 1.0 - x : 0.0; }
+
+static const struct { double (*fn)(double); double support; } filters[] = {
+    [PIL_BILINEAR] = {triangle, 1.0}, [PIL_LANCZOS] = {lanczos3, 3.0},
+};
 
 typedef struct coeffs { int ksize; int *bounds; int32_t *k; } coeffs;   /* bounds: (min, count) per output */
 
-static int precompute(int in_size, int out_size, coeffs *c) {
+static int precompute(int in_size, int out_size, pil_filter f, coeffs *c) {
     double scale = (double)in_size / out_size, filterscale = scale < 1.0 ? 1.0 : scale;
-    double support = 3.0 * filterscale;
+    double support = filters[f].support * filterscale;
     c->ksize = (int)ceil(support) * 2 + 1;
     c->bounds = malloc((size_t)out_size * 2 * sizeof *c->bounds);
     c->k = malloc((size_t)out_size * (size_t)c->ksize * sizeof *c->k);
@@ -74,7 +80,7 @@ static int precompute(int in_size, int out_size, coeffs *c) {
         if (xmin < 0) xmin = 0;
         if (xmax > in_size) xmax = in_size;
         xmax -= xmin;
-        for (int x = 0; x < xmax; x++) { pre[x] = lanczos3((x + xmin - center + 0.5) * ss); ww += pre[x]; }
+        for (int x = 0; x < xmax; x++) { pre[x] = filters[f].fn((x + xmin - center + 0.5) * ss); ww += pre[x]; }
         int32_t *k = c->k + (size_t)xx * c->ksize;
         for (int x = 0; x < c->ksize; x++) {
             double v = x < xmax && ww != 0.0 ? pre[x] / ww : 0.0;
@@ -92,13 +98,14 @@ static unsigned char clip8(int64_t v) {
     return (unsigned char)(v < 0 ? 0 : v > 255 ? 255 : v);
 }
 
-/* One 8-bit plane (h, w) -> (oh, ow): horizontal pass over the rows the vertical pass
- * needs, then the vertical pass, as PIL orders them. */
-static int lanczos_plane(const unsigned char *in, int h, int w, unsigned char *out, int oh, int ow) {
+/* Horizontal pass over the rows the vertical pass needs, then the vertical pass, as PIL
+ * orders them. */
+int pil_resample_plane(const unsigned char *in, int h, int w, unsigned char *out, int oh, int ow,
+                       pil_filter f) {
     coeffs ch = {0}, cv = {0};
     int rc = -1;
     unsigned char *tmp = NULL;
-    if (precompute(w, ow, &ch) || precompute(h, oh, &cv)) goto done;
+    if (precompute(w, ow, f, &ch) || precompute(h, oh, f, &cv)) goto done;
     int first = cv.bounds[0], last = cv.bounds[2 * oh - 2] + cv.bounds[2 * oh - 1];
     int th = ow != w ? last - first : h;
     const unsigned char *src = in;
@@ -145,7 +152,7 @@ static tensor *lanczos(const tensor *x, int64_t w, int64_t h) {
             float v = 255.0f * s[i];
             a[i] = (unsigned char)(v > 255.0f ? 255.0f : v > 0.0f ? v : 0.0f);
         }
-        ok = lanczos_plane(a, (int)ih, (int)iw, b, (int)h, (int)w) == 0;
+        ok = pil_resample_plane(a, (int)ih, (int)iw, b, (int)h, (int)w, PIL_LANCZOS) == 0;
         float *d = (float *)o->data + p * h * w;
         for (int64_t i = 0; ok && i < h * w; i++) d[i] = (float)b[i] / 255.0f;
     }

@@ -178,7 +178,7 @@ static int sample(ci_call *c, ks_params *p, double cfg) {
         return ci_fail(c, "torch.OutOfMemoryError", "out of memory");
     }
     ks_latent kl = {B, per, s->data, in->n_batch_index == B ? in->batch_index : NULL, mask};
-    sd_step_ctx step = {c, B, h, w};
+    sd_step_ctx step = {.call = c, .batch = B, .h = h, .w = w};
     sample_plan(guider, ck, s);
     int rc = ks_sample(p, &kl, cfg_denoise, guider, sd_on_step, &step, out->samples->data);
     mc_resize(mh->owner, sd_checkpoint_bytes(ck));   /* weights prepared by now */

@@ -75,6 +75,8 @@ int sd_set_cond(ci_call *c, int index, sd_cond *cond);   /* frees cond on failur
 typedef struct sd_step_ctx {
     ci_call *call;
     int64_t batch, h, w;       /* latent (batch, 4, h, w) */
+    int picked;                /* zero at the start of a run: the previewer is chosen */
+    struct taesd *tae;         /* on its first step (NULL: latent2rgb) */
 } sd_step_ctx;
 int sd_on_step(void *ctx, int step, int total, const float *x, const float *denoised);
 

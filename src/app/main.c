@@ -95,6 +95,7 @@ static int start_graph(const app_config *cfg) {
         .max_history = cfg->max_history,
         .disable_metadata = cfg->disable_metadata,
         .preview_method = cfg->preview_method,
+        .preview_size = cfg->preview_size,
         .cache_mode = cfg->cache_mode,
         .cache_lru = cfg->cache_lru,
     };

@@ -25,6 +25,7 @@ typedef struct graph_config {
     int max_history;        /* bounded history (ComfyUI keeps 10000) */
     int disable_metadata;
     int preview_method;     /* 0 none, 1 latent2rgb, 2 taesd, 3 auto */
+    int preview_size;       /* largest preview edge (--preview-size); 0: no limit */
     /* Output cache (ComfyUI's flags): GRAPH_CACHE_DEFAULT keeps the 256 most recently
      * used entries (our stand-in for --cache-ram); --cache-lru N keeps N; --cache-classic
      * keeps only the current prompt's; --cache-none keeps nothing. */

@@ -248,6 +248,8 @@ static int h_preview_method(ci_call *c) {
     return G.cfg.preview_method;
 }
 
+static int h_preview_size(void) { return G.cfg.preview_size; }
+
 static cJSON *h_model_files(const char *folder) {
     str_list l = {0};
     if (folders_list(folder, &l) < 0) return NULL;
@@ -287,4 +289,5 @@ const ci_host graph_host = {
     .model_files = h_model_files,
     .model_path = folders_resolve,
     .on_free = graph_on_free,
+    .preview_size = h_preview_size,
 };

@@ -84,7 +84,7 @@ def write_taesd_decoder(path):
 
 @pytest.mark.skipif(not os.path.exists(CKPT), reason="the synthetic checkpoint is built by `make test`")
 def test_default_graph_events_cache_and_reseed(start_daemon):
-    d = start_daemon("--tokenizer-dir", os.path.join(SHARED, "tokenizer", "sd1"))
+    d = start_daemon("--tokenizer-dir", os.path.join(SHARED, "tokenizer", "sd1"), "--preview-size", "48")
     os.symlink(CKPT, os.path.join(d.base, "models", "checkpoints", "sd15-synth.safetensors"))
     info = d.get("/object_info/CheckpointLoaderSimple").json()["CheckpointLoaderSimple"]
     assert info["input"]["required"]["ckpt_name"][0] == ["sd15-synth.safetensors"]
@@ -132,12 +132,18 @@ def test_default_graph_events_cache_and_reseed(start_daemon):
     assert h["outputs"]["9"]["images"][0]["filename"] == "ComfyUI_00002_.png"
     assert '"seed": 18446744073709551615' in d.get(f"/history/{pid3}").body.decode()
 
-    # TAESD previews once its decoder is in models/vae_approx: a full-size picture
+    # TAESD without its decoder falls back to latent2rgb; once the decoder is added to
+    # models/vae_approx, the next prompt previews a full-size picture (64x64), shrunk to
+    # fit --preview-size 48 (the 8x8 latent2rgb frames above fit as they are)
+    _, seen = run(d, ws, sid, 5, preview="taesd")
+    frames = [x for t, x in seen if t == "binary"]
+    assert len(frames) == 1 and Image.open(io.BytesIO(frames[0][8:])).size == (8, 8)
+    assert "no TAESD decoder in models/vae_approx; using latent2rgb" in d.output()
     os.makedirs(os.path.join(d.base, "models", "vae_approx"), exist_ok=True)
     write_taesd_decoder(os.path.join(d.base, "models", "vae_approx", "taesd_decoder.safetensors"))
     _, seen = run(d, ws, sid, 7, preview="taesd")
     frames = [x for t, x in seen if t == "binary"]
     assert len(frames) == 1 and frames[0][:8] == b"\x00\x00\x00\x01\x00\x00\x00\x02"
-    assert Image.open(io.BytesIO(frames[0][8:])).size == (64, 64)
+    assert Image.open(io.BytesIO(frames[0][8:])).size == (48, 48)
     assert "previews: TAESD decoder from" in d.output()
     ws.close()
