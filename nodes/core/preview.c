@@ -4,16 +4,16 @@
  * stops sampling when the host says the prompt was interrupted. With previews on
  * (--preview-method latent2rgb or auto, or the prompt's extra_data), the first item of
  * the step's x0 prediction is mapped to RGB with ComfyUI's SD1.5 latent_rgb_factors,
- * one pixel per latent cell, and sent as a PNG frame. With --preview-method taesd (or
- * auto) and models/vae_approx/taesd_decoder.{safetensors,pth} in place, the TAESD decoder
- * (models/taesd.h) turns that latent into a full-size picture instead, as ComfyUI's
- * TAESDPreviewerImpl does; without the weights, taesd falls back to latent2rgb and the
- * log says so. Like ComfyUI's get_previewer, the decoder file is looked up once per
- * sampling run (on its first step), so one added while the daemon runs is used from the
- * next prompt on; the loaded decoder (2.4 M parameters) is kept while that lookup finds
- * the same file. A frame larger than --preview-size is shrunk to fit a square of that
- * size as ComfyUI's send_image does (ImageOps.contain, PIL's bilinear filter); a smaller
- * one is sent as it is.
+ * one pixel per latent cell, and sent as a PNG frame. `auto` means latent2rgb, as in
+ * ComfyUI's get_previewer. With taesd and models/vae_approx/taesd_decoder.{safetensors,
+ * pth} in place, the TAESD decoder (models/taesd.h) turns that latent into a full-size
+ * picture instead, as ComfyUI's TAESDPreviewerImpl does; without the weights, taesd
+ * falls back to latent2rgb and the log says so. Like get_previewer, the decoder file is
+ * looked up once per sampling run (on its first step), so one added while the daemon
+ * runs is used from the next prompt on; the loaded decoder (2.4 M parameters) is kept
+ * while that lookup finds the same file. Every frame is then fitted to a square of
+ * --preview-size as ComfyUI's send_image does (ImageOps.contain with PIL's bilinear
+ * filter), which enlarges small frames as well as shrinking big ones.
  */
 #include "sd.h"
 
@@ -40,15 +40,16 @@ static unsigned char preview_byte(float v) {
 }
 
 /* ImageOps.contain's size for a w x h picture in a max x max box (PIL's round() of
- * h / w * max); 0 when the picture already fits, 1 when it must shrink. */
+ * h / w * max): it shrinks and enlarges alike, so ComfyUI's previews always touch the
+ * box. 0 when that is the picture's own size, 1 when it must be resampled. */
 static int fit_size(int w, int h, int max, int *ow, int *oh) {
-    if (max <= 0 || (w <= max && h <= max)) return 0;
+    if (max <= 0) return 0;
     *ow = w > h ? max : (int)py_round((double)w / h * max);
     *oh = h > w ? max : (int)py_round((double)h / w * max);
     /* a sliver PIL would refuse (size 0) keeps one pixel */
     if (*ow < 1) *ow = 1;
     if (*oh < 1) *oh = 1;
-    return 1;
+    return *ow != w || *oh != h;
 }
 
 /* An RGB picture resampled to ow x oh as PIL's resize(BILINEAR) does: each channel alike,
@@ -168,7 +169,7 @@ static int send_taesd(const sd_step_ctx *s, taesd *t, const float *x0) {
 /* What this run previews with, settled on its first step: the TAESD decoder or NULL. */
 static void pick_previewer(sd_step_ctx *s, int method) {
     s->picked = 1;
-    s->tae = method == PREVIEW_TAESD || method == PREVIEW_AUTO ? taesd_for_run(s->call) : NULL;
+    s->tae = method == PREVIEW_TAESD ? taesd_for_run(s->call) : NULL;
     if (method == PREVIEW_TAESD && !s->tae)
         log_warn("previews: no TAESD decoder in models/vae_approx; using latent2rgb");
 }

@@ -123,7 +123,8 @@ def test_default_graph_events_cache_and_reseed(start_daemon):
     pid3, seen = run(d, ws, sid, 18446744073709551615, preview="latent2rgb", combine=True)
     frames = [x for t, x in seen if t == "binary"]
     assert len(frames) == 1 and frames[0][:8] == b"\x00\x00\x00\x01\x00\x00\x00\x02"
-    assert Image.open(io.BytesIO(frames[0][8:])).size == (8, 8)
+    # one pixel per latent cell (8x8), enlarged to --preview-size as ImageOps.contain does
+    assert Image.open(io.BytesIO(frames[0][8:])).size == (48, 48)
     cached = next(x for t, x in seen if t == "execution_cached")["nodes"]
     assert sorted(cached) == ["4", "5", "6", "7"]
     ran = [x["node"] for t, x in seen if t == "executing" and x["node"]]
@@ -134,11 +135,12 @@ def test_default_graph_events_cache_and_reseed(start_daemon):
 
     # TAESD without its decoder falls back to latent2rgb; once the decoder is added to
     # models/vae_approx, the next prompt previews a full-size picture (64x64), shrunk to
-    # fit --preview-size 48 (the 8x8 latent2rgb frames above fit as they are)
+    # fit --preview-size 48
     _, seen = run(d, ws, sid, 5, preview="taesd")
     frames = [x for t, x in seen if t == "binary"]
-    assert len(frames) == 1 and Image.open(io.BytesIO(frames[0][8:])).size == (8, 8)
+    assert len(frames) == 1 and Image.open(io.BytesIO(frames[0][8:])).size == (48, 48)
     assert "no TAESD decoder in models/vae_approx; using latent2rgb" in d.output()
+    assert "previews: TAESD decoder from" not in d.output()
     os.makedirs(os.path.join(d.base, "models", "vae_approx"), exist_ok=True)
     write_taesd_decoder(os.path.join(d.base, "models", "vae_approx", "taesd_decoder.safetensors"))
     _, seen = run(d, ws, sid, 7, preview="taesd")
