@@ -6,8 +6,8 @@
  * group to be one contiguous block, which channels last is not. So:
  *
  *   1. statistics: each sample's rows are cut into GN_CHUNKS fixed ranges; every range
- *      sums x and x*x per channel in double (vectorised across channels, rows are
- *      contiguous), the ranges run in parallel. The ranges depend only on S, so the
+ *      sums x and x*x per channel in double (f32 within the range for 16-bit data;
+ *      vectorised across channels, rows are contiguous), the ranges run in parallel. The ranges depend only on S, so the
  *      result does not depend on the thread count.
  *   2. per (n, c): mean and variance of its group from those sums, in double (the
  *      E[x^2] - mean^2 form is exact enough there for any f32 data), then, as PyTorch's
@@ -70,20 +70,36 @@ static inline void gn_store(tensor *y, int64_t r, int64_t C, const float *v) {
     }
 }
 
-/* Per-channel sum and sum of squares of rows [r0, r1), in double. */
+/* Per-channel sum and sum of squares of rows [r0, r1), in double; buf: 3C floats. Data
+ * of 16-bit dtypes sums in f32 within the chunk (twice the lanes, no conversions): its
+ * own rounding (2^-9 for bf16) is far above what a chunk's f32 sums lose. */
 GN_CLONES
 static void gn_sums(const tensor *x, int64_t r0, int64_t r1, int64_t C, float *buf,
                     double *sum, double *sq) {
-    for (int64_t c = 0; c < C; c++) sum[c] = sq[c] = 0.0;
+    if (x->dt == DT_F32) {
+        for (int64_t c = 0; c < C; c++) sum[c] = sq[c] = 0.0;
+        for (int64_t r = r0; r < r1; r++) {
+            const float *v = gn_load(x, r, C, buf);
+            #pragma omp simd
+            for (int64_t c = 0; c < C; c++) {
+                double d = v[c];
+                sum[c] += d;
+                sq[c] += d * d;
+            }
+        }
+        return;
+    }
+    float *fs = buf + C, *fq = buf + 2 * C;
+    for (int64_t c = 0; c < C; c++) fs[c] = fq[c] = 0.0f;
     for (int64_t r = r0; r < r1; r++) {
         const float *v = gn_load(x, r, C, buf);
         #pragma omp simd
         for (int64_t c = 0; c < C; c++) {
-            double d = v[c];
-            sum[c] += d;
-            sq[c] += d * d;
+            fs[c] += v[c];
+            fq[c] += v[c] * v[c];
         }
     }
+    for (int64_t c = 0; c < C; c++) sum[c] = fs[c], sq[c] = fq[c];
 }
 
 /* exp(x) for x in [-87.3, 88.3] (clamped), within 2 ulp: 2^n * p(r), r = x - n ln2,
@@ -165,7 +181,7 @@ static int gn_fused(const tensor *x, const tensor *shift, tensor *y, int64_t N, 
     scratch_begin(&s);
     double *part = scratch_alloc(&s, (size_t)(N * GN_CHUNKS * 2 * C) * sizeof(double));
     float *a = scratch_alloc(&s, (size_t)(2 * N * C) * sizeof(float)), *b = a ? a + N * C : NULL;
-    float *rows = scratch_alloc(&s, (size_t)(threads * C) * sizeof(float));
+    float *rows = scratch_alloc(&s, (size_t)(threads * 3 * C) * sizeof(float));
     int rc = part && a && rows ? 0 : -1;
     if (rc == 0) {
         #pragma omp parallel for schedule(static)
@@ -173,14 +189,14 @@ static int gn_fused(const tensor *x, const tensor *shift, tensor *y, int64_t N, 
             int64_t n = i / GN_CHUNKS, k = i % GN_CHUNKS;
             double *ps = part + i * 2 * C;
             gn_sums(x, n * S + k * S / GN_CHUNKS, n * S + (k + 1) * S / GN_CHUNKS, C,
-                    rows + omp_get_thread_num() * C, ps, ps + C);
+                    rows + omp_get_thread_num() * 3 * C, ps, ps + C);
         }
         gn_coeffs(part, shift, N, C, S, groups, gamma, beta, eps, a, b);
         int silu = act == ACT_SILU;
         #pragma omp parallel for schedule(static)
         for (int64_t r = 0; r < N * S; r++)
             gn_row(x, y, r, C, a + r / S * C, b + r / S * C, silu,
-                   rows + omp_get_thread_num() * C);
+                   rows + omp_get_thread_num() * 3 * C);
         if (!silu) rc = run_act_inplace(y, act);
     }
     scratch_end(&s);
