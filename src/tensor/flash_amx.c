@@ -153,15 +153,14 @@ static void load_q(const flash_args *a, int64_t b, int64_t h, int64_t q0, int ro
                sizeof(uint16_t) * (size_t)a->D);
 }
 
-/* One thread's share of the (b, h, query block) items (flash_iter); tiles are per thread state.
+/* One thread's share of the (b, h, query block) items; tiles are per thread state.
  * The tiles and the vector units work side by side: while the softmax of key block j
  * runs, a few rows at a time, the q k^T tiles of block j + 1 are issued between those
  * rows (into the other score buffer), so the tile unit is busy while the vector units
  * are. p v of block j needs all of block j's p and runs after. */
-static AMX void run_blocks(const flash_args *a, const uint16_t *kpk, const uint16_t *vpk, int64_t lkp,
-                           int64_t *next) {
-    int64_t D = a->D, dp = round_up(D, 32), dv = round_up(D, 16);
-    int64_t nblk = (a->Lk + FLASH_BK - 1) / FLASH_BK;
+static AMX void run_blocks(const flash_args *a, const uint16_t *kpk, const uint16_t *vpk, int64_t lkp) {
+    int64_t D = a->D, dp = round_up(D, 32), dv = round_up(D, 16), nbh = a->B * a->H;
+    int64_t nqb = (a->Lq + FLASH_BQ - 1) / FLASH_BQ, nblk = (a->Lk + FLASH_BK - 1) / FLASH_BK;
     /* Where D leaves a padding column in v, v has ones there and p v sums p into
      * column D of o, rescaled with it: l comes from the tiles, not the vector units. */
     int ones = D < dv;
@@ -173,10 +172,9 @@ static AMX void run_blocks(const flash_args *a, const uint16_t *kpk, const uint1
     /* Flush subnormals to zero: the bf16 softmax's 2^x leaves x unclamped (flash_avx512.c). */
     unsigned csr = _mm_getcsr();
     _mm_setcsr(csr | 0x8040);
-    flash_iter iter;
-    flash_iter_begin(a, next, &iter);
-    for (int64_t b, h, q0; flash_iter_next(a, &iter, &b, &h, &q0);) {
-        int64_t bh = b * a->H + h;
+#pragma omp for schedule(dynamic)
+    for (int64_t it = 0; it < nbh * nqb; it++) {
+        int64_t bh = it / nqb, b = bh / a->H, h = bh % a->H, q0 = it % nqb * FLASH_BQ;
         int rows = (int)(a->Lq - q0 < FLASH_BQ ? a->Lq - q0 : FLASH_BQ);
         const uint16_t *kb = kpk + bh * lkp * dp, *vb = vpk + bh * lkp * dv;
         load_q(a, b, h, q0, rows, dp, qb);
@@ -229,8 +227,7 @@ int flash_run_amx(const flash_args *a, scratch *s) {
         pack_k(a, bh / a->H, bh % a->H, lkp, kpk + bh * ksz);
         pack_v(a, bh / a->H, bh % a->H, lkp, vpk + bh * vsz);
     }
-    int64_t next = 0;
 #pragma omp parallel
-    run_blocks(a, kpk, vpk, lkp, &next);
+    run_blocks(a, kpk, vpk, lkp);
     return 0;
 }

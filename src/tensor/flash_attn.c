@@ -10,7 +10,6 @@
 #include "tensor/half.h"
 
 #include <cpuid.h>
-#include <omp.h>
 #include <pthread.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -64,37 +63,6 @@ int flash_attention(const flash_args *a, scratch *s) {
     flash_isa_best();
     if (a->dt == DT_BF16 && isa_now == FLASH_AMX) return flash_run_amx(a, s);
     return flash_run_f32(a, s, isa_now >= FLASH_AVX512);
-}
-
-void flash_iter_begin(const flash_args *a, int64_t *shared, flash_iter *it) {
-    int64_t pairs = a->B * ((a->Lq + FLASH_BQ - 1) / FLASH_BQ);
-    int64_t t = omp_get_thread_num(), T = omp_get_num_threads();
-    *it = (flash_iter){0};
-    if (pairs < T) {
-        it->next = shared;
-        return;
-    }
-    it->p0 = pairs * t / T;
-    it->np = pairs * (t + 1) / T - it->p0;
-    it->n = it->np * a->H;
-}
-
-int flash_iter_next(const flash_args *a, flash_iter *it, int64_t *b, int64_t *h, int64_t *q0) {
-    int64_t nqb = (a->Lq + FLASH_BQ - 1) / FLASH_BQ, pair;
-    if (it->next) {
-        int64_t i = __atomic_fetch_add(it->next, 1, __ATOMIC_RELAXED);
-        if (i >= a->B * a->H * nqb) return 0;
-        *h = i / nqb % a->H;
-        pair = i / (a->H * nqb) * nqb + i % nqb;
-    } else {
-        if (it->k == it->n) return 0;
-        *h = it->k / it->np;
-        pair = it->p0 + it->k % it->np;
-        it->k++;
-    }
-    *b = pair / nqb;
-    *q0 = pair % nqb * FLASH_BQ;
-    return 1;
 }
 
 void flash_store_rows(const float *o, int64_t dv, const float *l, int rows, int64_t D,

@@ -85,7 +85,7 @@ static void load_q(const flash_args *a, int64_t b, int64_t h, int64_t q0, int ro
 
 int flash_run_f32(const flash_args *a, scratch *s, int avx512) {
     int64_t D = a->D, HD = a->H * D, dv = round_up(D, 16), lk16 = round_up(a->Lk, 16);
-    int64_t nbh = a->B * a->H;
+    int64_t nbh = a->B * a->H, nqb = (a->Lq + FLASH_BQ - 1) / FLASH_BQ;
     float *kt = scratch_alloc(s, sizeof(float) * (size_t)(nbh * lk16 * D));
     float *vp = scratch_alloc(s, sizeof(float) * (size_t)(nbh * lk16 * dv));
     if (!kt || !vp) return -1;
@@ -100,15 +100,13 @@ int flash_run_f32(const flash_args *a, scratch *s, int avx512) {
 #pragma omp parallel for schedule(static)
     for (int64_t bh = 0; bh < nbh; bh++) pack_kv(a, bh, kt + bh * lk16 * D, vp + bh * lk16 * dv);
 
-    int64_t next = 0;
 #pragma omp parallel
     {
         _Alignas(64) float qb[FLASH_BQ * FLASH_MAX_D], sc[FLASH_BQ * FLASH_BK];
         _Alignas(64) float o[FLASH_BQ * FLASH_MAX_D], m[FLASH_BQ], l[FLASH_BQ];
-        flash_iter iter;
-        flash_iter_begin(a, &next, &iter);
-        for (int64_t b, h, q0; flash_iter_next(a, &iter, &b, &h, &q0);) {
-            int64_t bh = b * a->H + h;
+#pragma omp for schedule(dynamic)
+        for (int64_t it = 0; it < nbh * nqb; it++) {
+            int64_t bh = it / nqb, b = bh / a->H, h = bh % a->H, q0 = it % nqb * FLASH_BQ;
             int rows = (int)(a->Lq - q0 < FLASH_BQ ? a->Lq - q0 : FLASH_BQ);
             load_q(a, b, h, q0, rows, qb);
             memset(o, 0, sizeof(float) * (size_t)(FLASH_BQ * dv));

@@ -45,22 +45,6 @@ void flash_store_rows(const float *o, int64_t dv, const float *l, int rows, int6
 void flash_store_rows_avx512(const float *o, int64_t dv, const float *l, int rows, int64_t D,
                              void *y, int64_t ldy, dtype dt);
 
-/* Which (b, h, query block) items a thread runs, called inside the parallel region.
- * With at least as many (b, query block) pairs as threads, thread t owns the t-th
- * contiguous share of the B * Lq query rows, for every head, heads outer: the rows it
- * writes are then the rows the next op's matmul (which cuts rows the same way) reads on
- * this core, rather than lines spread over every core's cache, and one head's packed K
- * and V serve all its blocks in a row. With fewer pairs (short sequences), items go out
- * one at a time from a shared counter, so no thread idles. */
-typedef struct flash_iter {
-    int64_t k, n;      /* static: the k-th of this thread's n items */
-    int64_t p0, np;    /* ... over (b, query block) pairs [p0, p0 + np) */
-    int64_t *next;     /* dynamic: the shared counter (0 before the region), else NULL */
-} flash_iter;
-void flash_iter_begin(const flash_args *a, int64_t *shared, flash_iter *it);
-/* The next item: 1 with b, h and the first query row q0, 0 when there is none. */
-int flash_iter_next(const flash_args *a, flash_iter *it, int64_t *b, int64_t *h, int64_t *q0);
-
 /* The implementations, for a flash_args that flash_supported accepted. */
 int flash_run_amx(const flash_args *a, scratch *s);
 int flash_run_f32(const flash_args *a, scratch *s, int avx512);
