@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "backend/backend.h"
 #include "tensor/ops.h"
 
 void model_loader_init(model_loader *ld, const ckpt *ck, const char *prefix,
@@ -163,6 +164,18 @@ void model_linear_split_bind(model_loader *ld, model_layer *parts, int n, const 
     }
     model_params_drop(ld->params, whole.weight);
     model_params_drop(ld->params, whole.bias);
+}
+
+void model_conv_up2_bind(model_loader *ld, model_layer *l, tensor *up2[4], const char *path,
+                         int64_t ch) {
+    model_conv_bind(ld, l, path, ch, ch, 3);
+    for (int i = 0; i < 4; i++) up2[i] = NULL;
+    if (!l->weight || backend_settings()->opt < OPT_O3) return;
+    if (op_conv_up2_weights(l->weight, up2)) {
+        model_fail(ld, "out of memory deriving the upsample's phase kernels");
+        return;
+    }
+    for (int i = 0; i < 4; i++) model_params_add(ld->params, up2[i]);
 }
 
 void model_norm_bind(model_loader *ld, model_layer *l, const char *path, int64_t channels) {

@@ -88,6 +88,12 @@ void model_norm_bind(model_loader *ld, model_layer *l, const char *path, int64_t
 void model_linear_split_bind(model_loader *ld, model_layer *parts, int n, const char *path,
                              int64_t in, int64_t out, int has_bias);
 
+/* An Upsample's conv (ch, ch, 3, 3) + bias as model_conv_bind, and, from O3, where the
+ * UNet runs it as op_conv2d_up2_nhwc, its four phase kernels into up2 (held beside the
+ * weight, which serves sizes that are not an exact 2x); up2 stays NULL below O3. */
+void model_conv_up2_bind(model_loader *ld, model_layer *l, tensor *up2[4], const char *path,
+                         int64_t ch);
+
 void model_params_free(model_params *p);
 /* Bytes the weights hold now: plain copies plus prepared ones (tensor_held_bytes). */
 size_t model_params_bytes(const model_params *p);

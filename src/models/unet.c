@@ -84,6 +84,7 @@ typedef struct unet_block {
     unet_spatial_transformer st;   /* .1 */
     model_layer op;                /* Downsample .0.op: (C, C, 3, 3), stride 2 */
     model_layer upsample;          /* Upsample .1.conv or .2.conv: (C, C, 3, 3) after nearest 2x */
+    tensor *up2[4];                /* its phase kernels (C, C, 2, 2) from O3, else NULL */
 } unet_block;
 
 struct unet {
@@ -271,7 +272,7 @@ static int unet_bind(unet *u, model_loader *ld) {
             if (l > 0 && r == c->num_res_blocks[l]) {
                 b->has_up = 1;
                 model_path(p, "output_blocks.%d.%d.conv", u->n_output, 1 + b->has_st);
-                model_conv_bind(ld, &b->upsample, p, ch, ch, 3);
+                model_conv_up2_bind(ld, &b->upsample, b->up2, p, ch);
             }
             u->n_output++;
             out_i++;
@@ -430,7 +431,9 @@ static tensor *block_forward(const unet_block *b, const tensor *x, const tensor 
     if (b->has_res) h = resblock_forward(&b->res, h, emb_silu);
     if (b->has_st) h = spatial_transformer_forward(&b->st, h, context);
     if (b->has_down) h = op_conv2d_nhwc(h, b->op.weight, b->op.bias, 2, 1, 1, ACT_NONE, NULL);
-    if (b->has_up) {
+    if (b->has_up && b->up2[0] && up_to->ne[1] == 2 * h->ne[1] && up_to->ne[2] == 2 * h->ne[2]) {
+        h = op_conv2d_up2_nhwc(h, b->up2, b->upsample.bias);
+    } else if (b->has_up) {
         h = op_interpolate_nearest_nhwc(h, up_to->ne[1], up_to->ne[2]);
         h = op_conv2d_nhwc(h, b->upsample.weight, b->upsample.bias, 1, 1, 1, ACT_NONE, NULL);
     }

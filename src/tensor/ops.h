@@ -40,6 +40,15 @@ tensor *op_conv2d(const tensor *x, const tensor *w, const tensor *bias,
  * permuted tensors; no layout conversion of the activations at any opt level. */
 tensor *op_conv2d_nhwc(const tensor *x, const tensor *w, const tensor *bias,
                        int stride, int pad, int groups, act_kind act, const tensor *residual);
+/* conv3x3(nearest 2x upsample of x), padding 1, channels last, without the upsample: each
+ * output pixel of phase (py, px) = (row % 2, column % 2) reads only 2x2 pixels of x, so
+ * the four phases are 2x2 convolutions at x's size (4/9 of the work) whose kernels sum
+ * taps of the 3x3 one (op_conv_up2_weights), interleaved into the (N, 2H, 2W, K) result.
+ * The same sums as upsample-then-conv up to the order of float additions. */
+tensor *op_conv2d_up2_nhwc(const tensor *x, tensor *const w4[4], const tensor *bias);
+/* The four phase kernels (K, C, 2, 2) of w (K, C, 3, 3), phase py * 2 + px, in w's dtype
+ * (model weights: T_OWNED_APART; the sums are taken in f32). 0, or -1 (logged). */
+int op_conv_up2_weights(const tensor *w, tensor *w4[4]);
 
 /* x (..., in), w (out, in) as torch.nn.Linear stores it, bias (out) or NULL -> (..., out). */
 tensor *op_linear(const tensor *x, const tensor *w, const tensor *bias,

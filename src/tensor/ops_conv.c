@@ -28,7 +28,7 @@
 
 typedef struct {
     dnnl_memory_desc_t src, wei, bias, dst;
-    int stride, pad, has_bias, any;
+    int stride, pad_l[2], pad_r[2], has_bias, any;   /* pads: (top, left), (bottom, right) */
     int nhwc;    /* activations channels last: src and dst keep their strides */
     dtype cdt;   /* compute dtype: src, weights and dst of the primitive */
     int int8;    /* s8 src and weights, f32 dst, bias as a post-op (int8.h) */
@@ -75,11 +75,12 @@ static dnnl_primitive_desc_t make_conv(void *p) {
     dnn_md_as(&wei, &c->wei, c->int8 ? DT_I8 : c->cdt, any);
     dnn_md_as(&dst, &c->dst, c->cdt, act_any);
     dnn_md_as(&bias, &c->bias, DT_F32, 0);
-    dnnl_dims_t strides = {c->stride, c->stride}, pad = {c->pad, c->pad};
+    dnnl_dims_t strides = {c->stride, c->stride}, pl = {c->pad_l[0], c->pad_l[1]};
+    dnnl_dims_t pr = {c->pad_r[0], c->pad_r[1]};
     dnnl_convolution_desc_t d;
     if (dnnl_convolution_forward_desc_init(&d, dnnl_forward_inference, dnnl_convolution_direct,
                                            &src, &wei, c->has_bias && !c->int8 ? &bias : NULL, &dst,
-                                           strides, pad, pad) != dnnl_success)
+                                           strides, pl, pr) != dnnl_success)
         return NULL;
     dnnl_primitive_attr_t attr = c->int8 ? int8_attr(&c->chan, c->has_bias, c->act, c->sum)
                                          : dnn_attr(1.0f, c->act, c->sum, NULL);
@@ -148,9 +149,10 @@ static int conv_exec(const conv_ctx *c, const pentry *e, const tensor *x, const 
     return dnn_exec_any(e, n, a, c->sum);
 }
 
+/* pads: top, left, bottom, right. */
 static tensor *conv_run(const conv_geom *g, const tensor *x, const tensor *w,
-                        const tensor *bias, int stride, int pad, int groups, act_kind act,
-                        const tensor *residual) {
+                        const tensor *bias, int stride, const int pads[4], int groups,
+                        act_kind act, const tensor *residual) {
     opt_level opt = backend_settings()->opt;
     int fuse = opt >= OPT_O1;
     int64_t K = g->K, one_ne[1] = {K};
@@ -160,7 +162,8 @@ static tensor *conv_run(const conv_geom *g, const tensor *x, const tensor *w,
     if (!y || tensor_numel(y) == 0) return y;
 
     conv_ctx c = {.cdt = cdt, .int8 = backend_int8() && groups == 1 && w->storage != T_ARENA,
-                  .stride = stride, .pad = pad, .has_bias = bias != NULL, .any = opt >= OPT_O2,
+                  .stride = stride, .pad_l = {pads[0], pads[1]}, .pad_r = {pads[2], pads[3]},
+                  .has_bias = bias != NULL, .any = opt >= OPT_O2,
                   .nhwc = g->nhwc, .act = fuse ? act : ACT_NONE, .sum = fuse && residual};
     conv_act_md(&c.src, x->dt, g->N, g->C, g->H, g->W, g->nhwc);
     conv_act_md(&c.dst, y->dt, g->N, K, g->OH, g->OW, g->nhwc);
@@ -180,7 +183,7 @@ static tensor *conv_run(const conv_geom *g, const tensor *x, const tensor *w,
     pkey_tensor(&k, w);
     pkey_push(&k, bias ? (int)bias->dt : -1);
     pkey_push(&k, stride);
-    pkey_push(&k, pad);
+    for (int i = 0; i < 4; i++) pkey_push(&k, pads[i]);
     pkey_push(&k, groups);
     pkey_push(&k, c.act);
     pkey_push(&k, c.sum);
@@ -209,7 +212,7 @@ tensor *op_conv2d(const tensor *x, const tensor *w, const tensor *bias,
     conv_geom g = {.nhwc = 0};
     if (!x || !w || !conv_check("op_conv2d", &g, x, w, bias, stride, pad, groups, residual))
         return NULL;
-    return conv_run(&g, x, w, bias, stride, pad, groups, act, residual);
+    return conv_run(&g, x, w, bias, stride, (int[]){pad, pad, pad, pad}, groups, act, residual);
 }
 
 tensor *op_conv2d_nhwc(const tensor *x, const tensor *w, const tensor *bias,
@@ -217,5 +220,75 @@ tensor *op_conv2d_nhwc(const tensor *x, const tensor *w, const tensor *bias,
     conv_geom g = {.nhwc = 1};
     if (!x || !w || !conv_check("op_conv2d_nhwc", &g, x, w, bias, stride, pad, groups, residual))
         return NULL;
-    return conv_run(&g, x, w, bias, stride, pad, groups, act, residual);
+    return conv_run(&g, x, w, bias, stride, (int[]){pad, pad, pad, pad}, groups, act, residual);
+}
+
+/* Which taps of a 3x3 kernel's row (or column) fall on low-resolution row a (0: the
+ * upper, 1: the lower of the two it reads) for output phase p: upsampled rows 2i+p-1,
+ * 2i+p, 2i+p+1 are low rows i-1, i, i (p = 0) or i, i, i+1 (p = 1). */
+static int up2_tap(int p, int a, int t) {
+    static const int first[2][2] = {{0, 1}, {0, 2}}, last[2][2] = {{0, 2}, {1, 2}};
+    return t >= first[p][a] && t <= last[p][a];
+}
+
+int op_conv_up2_weights(const tensor *w, tensor *w4[4]) {
+    for (int i = 0; i < 4; i++) w4[i] = NULL;
+    if (!w || w->ndim != 4 || w->ne[2] != 3 || w->ne[3] != 3 || !ops_float_dt(w->dt))
+        return OPS_BAD("op_conv_up2_weights", "needs w (K, C, 3, 3)"), -1;
+    tensor *f = tensor_to_f32(w);
+    int64_t KC = w->ne[0] * w->ne[1], ne[4] = {w->ne[0], w->ne[1], 2, 2};
+    tensor *ph = f ? tensor_new(DT_F32, 4, ne) : NULL;
+    for (int p = 0; ph && p < 4; p++) {
+        float *o = ph->data;
+        const float *src = f->data;
+        for (int64_t kc = 0; kc < KC; kc++)
+            for (int a = 0; a < 2; a++)
+                for (int b = 0; b < 2; b++) {
+                    float sum = 0.0f;
+                    for (int ty = 0; ty < 3; ty++)
+                        for (int tx = 0; tx < 3; tx++)
+                            if (up2_tap(p / 2, a, ty) && up2_tap(p % 2, b, tx)) sum += src[kc * 9 + ty * 3 + tx];
+                    o[kc * 4 + a * 2 + b] = sum;
+                }
+        w4[p] = tensor_weight_copy(ph, w->dt);
+        if (!w4[p]) break;
+    }
+    tensor_free(ph);
+    tensor_free(f);
+    if (w4[3]) return 0;
+    for (int i = 0; i < 4; i++) tensor_free(w4[i]), w4[i] = NULL;
+    return OPS_BAD("op_conv_up2_weights", "out of memory"), -1;
+}
+
+/* y rows 2i+py, columns 2j+px from phase (py, px), for the rows of sample n at i. */
+static void up2_interleave(tensor *const ph[4], tensor *y, int64_t N, int64_t H, int64_t W, int64_t K) {
+    size_t row = (size_t)K * dtype_size(y->dt);
+    #pragma omp parallel for
+    for (int64_t ni = 0; ni < N * H; ni++)
+        for (int p = 0; p < 4; p++)
+            for (int64_t j = 0; j < W; j++) {
+                int64_t n = ni / H, i = ni % H, oy = 2 * i + p / 2, ox = 2 * j + p % 2;
+                memcpy((char *)y->data + ((n * 2 * H + oy) * 2 * W + ox) * row,
+                       (const char *)ph[p]->data + (ni * W + j) * row, row);
+            }
+}
+
+tensor *op_conv2d_up2_nhwc(const tensor *x, tensor *const w4[4], const tensor *bias) {
+    conv_geom g = {.nhwc = 1};
+    if (!x || !w4 || !w4[0] || !w4[1] || !w4[2] || !w4[3]) return NULL;
+    /* Each phase is a stride-1 convolution at x's size; the pads pick its two rows and columns. */
+    if (!conv_check("op_conv2d_up2_nhwc", &g, x, w4[0], bias, 1, 1, 1, NULL)) return NULL;
+    if (w4[0]->ne[2] != 2 || w4[0]->ne[3] != 2) return OPS_BAD("op_conv2d_up2_nhwc", "needs 2x2 phase kernels");
+    g.OH = g.H;
+    g.OW = g.W;
+    tensor *ph[4];
+    for (int p = 0; p < 4; p++) {
+        int py = p / 2, px = p % 2;
+        ph[p] = conv_run(&g, x, w4[p], bias, 1, (int[]){1 - py, 1 - px, py, px}, 1, ACT_NONE, NULL);
+        if (!ph[p]) return NULL;
+    }
+    tensor *y = ops_out(ph[0]->dt, 4, (int64_t[]){g.N, 2 * g.H, 2 * g.W, g.K});
+    if (y && !ops_planning()) up2_interleave(ph, y, g.N, g.H, g.W, g.K);
+    for (int p = 0; p < 4; p++) tensor_free(ph[p]);
+    return y;
 }
