@@ -4,8 +4,10 @@
  * position by position in NHWC order, at every opt level in fp32 (1e-5 of the largest
  * reference magnitude), bf16 (1e-2) and int8 (3e-2, and not within 1e-5: the s8 path
  * ran). Group norm: its definition straight on (N, S, C) data, f32 and bf16 in and out,
- * including data far from zero (variance by cancellation would fail there). Nearest
- * resize: equal, bit for bit, to op_interpolate's legacy nearest on the permuted tensor.
+ * including data far from zero (variance by cancellation would fail there). The phase
+ * form of conv3x3(nearest 2x): against the reference convolution of the upsampled input.
+ * Nearest resize: equal, bit for bit, to op_interpolate's legacy nearest on the permuted
+ * tensor.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -260,6 +262,56 @@ static void test_group_norm_nhwc_silu_range(void **state) {
     free(want);
 }
 
+/* ---- conv3x3 of a nearest 2x upsample, by phases ---- */
+
+/* op_conv2d_up2_nhwc against the reference convolution of the upsampled input. */
+static void up2_case(uint64_t *seed, int64_t N, int64_t C, int64_t H, int64_t W, int64_t K) {
+    int64_t xn[4] = {N, C, H, W}, un[4] = {N, C, 2 * H, 2 * W}, wn[4] = {K, C, 3, 3}, bn[1] = {K};
+    int64_t plane = 4 * H * W, n = N * K * plane;
+    tensor *x = ref_rand(seed, 4, xn), *w = ref_rand(seed, 4, wn), *b = ref_rand(seed, 1, bn);
+    tensor *up = tensor_new(DT_F32, 4, un), *xc = to_nhwc(x);
+    for (int64_t i = 0; i < N * C * plane; i++) {
+        int64_t nc = i / plane, oy = i % plane / (2 * W), ox = i % (2 * W);
+        ((float *)up->data)[i] = ((float *)x->data)[(nc * H + oy / 2) * W + ox / 2];
+    }
+    double *nchw = alloc_ref(n), *want = alloc_ref(n);
+    ref_conv2d(up, w, b, 1, 1, 1, nchw);
+    for (int64_t i = 0; i < n; i++)
+        want[(i / (plane * K) * plane + i % plane) * K + i / plane % K] = nchw[i];
+    struct { precision p; double tol; } precs[] = {{PREC_FP32, TOL}, {PREC_BF16, BF16_TOL}};
+    for (size_t pi = 0; pi < 2; pi++)
+        for (opt_level opt = OPT_O1; opt <= OPT_O3; opt++) {
+            use(precs[pi].p, opt);
+            tensor *w4[4];
+            assert_int_equal(op_conv_up2_weights(w, w4), 0);
+            tensor *y = op_conv2d_up2_nhwc(xc, w4, b);
+            assert_non_null(y);
+            assert_int_equal(y->ne[1], 2 * H);
+            assert_int_equal(y->ne[2], 2 * W);
+            assert_int_equal(y->ne[3], K);
+            check(y, want, n, precs[pi].tol, "conv2d_up2_nhwc", opt);
+            tensor_free(y);
+            for (int i = 0; i < 4; i++) tensor_free(w4[i]);
+        }
+    free(nchw);
+    free(want);
+    tensor *t[] = {x, w, b, up, xc};
+    for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) tensor_free(t[i]);
+}
+
+static void test_conv2d_up2_nhwc(void **state) {
+    (void)state;
+    uint64_t seed = 71;
+    up2_case(&seed, 2, 8, 4, 4, 8);      /* the UNet's shape: square, C = K */
+    up2_case(&seed, 1, 5, 3, 7, 6);      /* odd sizes, C != K */
+    up2_case(&seed, 2, 16, 1, 2, 16);    /* one row: every tap of a column hits padding */
+    tensor *w4[4], *w1 = tensor_new(DT_F32, 4, (int64_t[]){4, 4, 1, 1});
+    use(PREC_FP32, OPT_O3);
+    assert_int_equal(op_conv_up2_weights(w1, w4), -1);   /* 3x3 kernels only */
+    assert_null(w4[0]);
+    tensor_free(w1);
+}
+
 /* ---- nearest resize ---- */
 
 static void nearest_case(uint64_t *seed, int64_t ih, int64_t iw, int64_t oh, int64_t ow,
@@ -342,6 +394,7 @@ int main(void) {
         cmocka_unit_test(test_group_norm_nhwc),
         cmocka_unit_test(test_group_norm_nhwc_shift),
         cmocka_unit_test(test_group_norm_nhwc_silu_range),
+        cmocka_unit_test(test_conv2d_up2_nhwc),
         cmocka_unit_test(test_interpolate_nearest_nhwc),
         cmocka_unit_test(test_nhwc_ops_use_arena),
         cmocka_unit_test(test_bad_arguments_nhwc),
