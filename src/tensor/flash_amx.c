@@ -14,8 +14,9 @@
  * configures all 8 tiles as 16 rows of 64 bytes and computes 2x2 tiles at a time:
  * C = tmm0-3, A = tmm4-5, B = tmm6-7.
  * For a block of 32 queries against up to FLASH_BK keys:
- *   s (f32, stack) = q k^T     tiles, 2 query tiles x 2 key tiles per pass over dp
- *   p (bf16, stack), m, l      flash_softmax_bf16_avx512, which also rescales o
+ *   s (f32, stack) = q k^T     tiles, 2 query tiles x 2 key tiles per pass over dp; two
+ *                              buffers, the next block's issued during this softmax
+ *   p (bf16, stack), m, l      flash_softmax_bf16_begin and _rows, which also rescale o
  *   o (f32, stack) += p v      tiles, o loaded into C, 2 query tiles x 2 column tiles
  * At the end y = o / l in bf16.
  */
