@@ -1,15 +1,17 @@
 /* flash_avx512.c -- the AVX-512 kernels of fused attention.
  *
- * Compiled for AVX512F function by function (target attributes), so the rest of the
- * build stays generic; flash_attn.c calls them only where CPUID says AVX-512 works
+ * Compiled for AVX512F and DQ function by function (target attributes), so the rest of
+ * the build stays generic; flash_attn.c calls them only where CPUID says AVX-512 works
  * (and the bf16 softmax, which needs AVX512-BF16, only on the AMX path).
  *   softmax  the online-softmax step (flash_internal.h) in base 2: scores are scaled
- *            by scale*log2(e) so that exp is 2^x = 2^n * 2^f, n = round(x), f in
- *            [-1/2, 1/2], 2^f by a polynomial (coefficients fitted for relative
- *            error: degree 5 for f32 p, degree 3 where p is written as bf16 for
- *            AMX) and 2^n by vscalefps. The scaling rides in the FMA that
- *            subtracts the max; the max pass is a plain max (masks aside). alpha = 1
- *            (max unchanged, the common case late in a row) costs nothing;
+ *            by scale*log2(e) so that exp is 2^x, a polynomial in the fraction times
+ *            a power of two by vscalefps (exp2_ps: degree 5 for f32 p, degree 3 where
+ *            p is written as bf16 for AMX). The scaling rides in the FMA that
+ *            subtracts the max; the max pass is a plain max (masks aside). The bf16
+ *            form takes every row's max and alpha first (block_begin, vectors of 16
+ *            rows, no branch on the scores), then the exp passes, a few rows per call,
+ *            so that its caller can issue tile work between them. alpha = 1 (max
+ *            unchanged, the common case late in a row) costs nothing;
  *   store    y = o / l in f32 or bf16;
  *   qk       scores of 8 query rows against 32 keys at a time: 16 accumulators, per
  *            d two 16-key rows of the packed kt and 8 broadcast q values;
