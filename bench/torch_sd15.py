@@ -447,7 +447,8 @@ def main():
     ap.add_argument("--steps", type=int, default=20)
     ap.add_argument("--reps", type=int, default=2)
     ap.add_argument("--rounds", type=int, default=1,
-                    help="UNet step pairs (ours, then torch's), alternating; ratios are medians")
+                    help="UNet step pairs (ours, then torch's), alternating; ratios are medians "
+                         "(rounds after the first run ours while torch holds its weights)")
     ap.add_argument("--threads", type=int, default=os.cpu_count())
     ap.add_argument("--precisions", default="fp32,bf16")
     ap.add_argument("--skip-full", action="store_true", help="UNet step only, no full image")
@@ -464,7 +465,8 @@ def main():
         if prec not in ("fp32", "bf16"):
             raise SystemExit(f"torch peer: precision {prec} not offered (fp32, bf16)")
     # comfyui-ipex first, before this process holds its own copy of the weights, so the
-    # two never need memory at the same time.
+    # two never need memory at the same time (with --rounds, the later rounds of ours do
+    # run while torch holds its weights: both peaks at once).
     ipex = {} if args.skip_ipex else {p: [ipex_side(args, p, args.skip_full)] for p in precs}
 
     sd = load_safetensors(args.ckpt)

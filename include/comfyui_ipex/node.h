@@ -29,7 +29,9 @@
 #include <stdint.h>
 #include <cjson/cJSON.h>
 
-#define CI_ABI_VERSION 1
+/* 2: ci_host gained preview_size. The registry takes only packs of this version, so a
+ * pack never reads past an older host's table. */
+#define CI_ABI_VERSION 2
 
 typedef struct ci_value ci_value;   /* opaque, refcounted */
 typedef struct ci_call ci_call;     /* one invocation of a node function (or its validator) */
@@ -137,9 +139,8 @@ struct ci_host {
      * packs to release what they keep loaded (prepared weights, model caches);
      * free_memory additionally empties the output cache. */
     int (*on_free)(void (*fn)(int free_memory));
-    /* --preview-size: the largest edge of a preview frame (ComfyUI shrinks each frame
-     * to fit a square of this size). Appended, so packs built against the earlier
-     * table keep their offsets. */
+    /* --preview-size: preview frames are fitted to a square of this size, shrunk or
+     * enlarged as ComfyUI does (ABI version 2). */
     int (*preview_size)(void);
 };
 

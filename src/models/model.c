@@ -171,7 +171,10 @@ void model_conv_up2_bind(model_loader *ld, model_layer *l, tensor *up2[4], const
     model_conv_bind(ld, l, path, ch, ch, 3);
     for (int i = 0; i < 4; i++) up2[i] = NULL;
     if (!l->weight || backend_settings()->opt < OPT_O3) return;
-    if (op_conv_up2_weights(l->weight, up2)) {
+    char key[MODEL_PATH_MAX + 8];
+    snprintf(key, sizeof key, "%s.weight", path);
+    /* From the checkpoint's values, not l->weight (already in the compute dtype). */
+    if (op_conv_up2_weights(model_lookup(ld, key), l->weight->dt, up2)) {
         model_fail(ld, "out of memory deriving the upsample's phase kernels");
         return;
     }

@@ -431,7 +431,7 @@ static tensor *block_forward(const unet_block *b, const tensor *x, const tensor 
     if (b->has_res) h = resblock_forward(&b->res, h, emb_silu);
     if (b->has_st) h = spatial_transformer_forward(&b->st, h, context);
     if (b->has_down) h = op_conv2d_nhwc(h, b->op.weight, b->op.bias, 2, 1, 1, ACT_NONE, NULL);
-    if (b->has_up && b->up2[0] && up_to->ne[1] == 2 * h->ne[1] && up_to->ne[2] == 2 * h->ne[2]) {
+    if (h && b->has_up && b->up2[0] && up_to->ne[1] == 2 * h->ne[1] && up_to->ne[2] == 2 * h->ne[2]) {
         h = op_conv2d_up2_nhwc(h, b->up2, b->upsample.bias);
     } else if (b->has_up) {
         h = op_interpolate_nearest_nhwc(h, up_to->ne[1], up_to->ne[2]);

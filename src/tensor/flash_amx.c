@@ -170,7 +170,8 @@ static AMX void run_blocks(const flash_args *a, const uint16_t *kpk, const uint1
     _Alignas(64) tilecfg cfg = {.palette = 1};
     for (int i = 0; i < 8; i++) cfg.colsb[i] = 64, cfg.rows[i] = 16;
     _tile_loadconfig(&cfg);
-    /* Flush subnormals to zero: the bf16 softmax's 2^x leaves x unclamped (flash_avx512.c). */
+    /* Results that would be subnormal become zero (FTZ; DAZ for inputs too): the bf16
+     * softmax's 2^x leaves x unclamped (flash_avx512.c). Restored below. */
     unsigned csr = _mm_getcsr();
     _mm_setcsr(csr | 0x8040);
 #pragma omp for schedule(dynamic)

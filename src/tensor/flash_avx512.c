@@ -7,10 +7,10 @@
  *            by scale*log2(e) so that exp is 2^x, a polynomial in the fraction times
  *            a power of two by vscalefps (exp2_ps: degree 5 for f32 p, degree 3 where
  *            p is written as bf16 for AMX). The scaling rides in the FMA that
- *            subtracts the max; the max pass is a plain max (masks aside). The bf16
- *            form takes every row's max and alpha first (block_begin, vectors of 16
- *            rows, no branch on the scores), then the exp passes, a few rows per call,
- *            so that its caller can issue tile work between them. alpha = 1 (max
+ *            subtracts the max; the max pass is a plain max (masks aside). Every row's
+ *            max and alpha come first (block_begin, vectors of 16 rows, no branch on
+ *            the scores), then the exp passes; the bf16 form runs those a few rows per
+ *            call, so that its caller can issue tile work between them. alpha = 1 (max
  *            unchanged, the common case late in a row) costs nothing;
  *   store    y = o / l in f32 or bf16;
  *   qk       scores of 8 query rows against 32 keys at a time: 16 accumulators, per
@@ -92,18 +92,28 @@ AVX512_INLINE float row_max(const flash_sm *b, float *x, const float *mrow, __m5
     return _mm512_reduce_max_ps(vmax);
 }
 
-/* Row r's max for this block (scaled domain, the old max included) and the alpha that
- * rescales its old sums; returns the reference the exp pass subtracts. */
-AVX512_INLINE float row_begin(const flash_sm *b, int r, float *x, const float *mrow, __m512 kscale,
-                              float *mx, float *alpha) {
-    *mx = row_max(b, x, mrow, kscale);
-    if (b->m[r] > *mx) *mx = b->m[r];
-    /* Until a row has seen an unmasked key its max is -inf; 2^(x - 0) is 0 then. */
-    float ref = *mx == -INFINITY ? 0.0f : *mx;
-    /* Nor has it any sum or output yet: alpha = 0 says there is nothing to rescale. */
-    *alpha = b->m[r] == -INFINITY ? 0.0f
-           : *mx != b->m[r] ? _mm512_cvtss_f32(exp2_ps(1, _mm512_set1_ps(b->m[r] - ref), 1)) : 1.0f;
-    return ref;
+/* Every row's new max (old max included), then, 16 rows a vector, the reference each
+ * exp pass subtracts and the alpha that rescales the old sums: no branch depends on the
+ * scores, so one row's reductions overlap the next row's work. */
+AVX512_INLINE void block_begin(const flash_sm *b, __m512 kscale, float *mx, float *ref,
+                               float *alpha) {
+    for (int r = 0; r < b->rows; r++) {
+        const float *mrow = b->mask ? b->mask + r * b->mask_ld : NULL;
+        mx[r] = fmaxf(row_max(b, b->s + r * FLASH_BK, mrow, kscale), b->m[r]);
+    }
+    const __m512 ninf = _mm512_set1_ps(-INFINITY);
+    for (int r = 0; r < b->rows; r += 16) {
+        __mmask16 in = valid_lanes(r, b->rows);
+        __m512 mo = _mm512_mask_loadu_ps(ninf, in, b->m + r), mn = _mm512_mask_loadu_ps(ninf, in, mx + r);
+        /* Until a row has seen an unmasked key its max is -inf; 2^(x - 0) is 0 then. Nor
+         * has it any sum or output yet: alpha 0. An unchanged max gives alpha exactly 1. */
+        __m512 rf = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(mn, ninf, _CMP_NEQ_OQ), mn);
+        __mmask16 seen = _mm512_cmp_ps_mask(mo, ninf, _CMP_NEQ_OQ);
+        __m512 al = exp2_ps(seen, _mm512_sub_ps(mo, rf), 1);
+        al = _mm512_mask_mov_ps(al, _mm512_mask_cmp_ps_mask(seen, mo, mn, _CMP_EQ_OQ), _mm512_set1_ps(1.0f));
+        _mm512_storeu_ps(ref + r, rf);
+        _mm512_storeu_ps(alpha + r, al);
+    }
 }
 
 /* p = 2^(x k - ref) for keys j..j+15, keep = valid_lanes(j, nk) (the loops pass all
@@ -131,18 +141,20 @@ AVX512_INLINE void row_end(const flash_sm *b, int r, float mx, float alpha, __m5
 
 AVX512 void flash_softmax_avx512(const flash_sm *b) {
     const __m512 kscale = _mm512_set1_ps(b->scale * 1.4426950408889634f);
+    flash_rows st;
+    block_begin(b, kscale, st.mx, st.ref, st.alpha);
+    /* A mask's scores were scaled by row_max already. */
+    const __m512 k = b->mask ? _mm512_set1_ps(1.0f) : kscale;
     for (int r = 0; r < b->rows; r++) {
-        float *x = b->s + r * FLASH_BK, mx, alpha;
-        const float *mrow = b->mask ? b->mask + r * b->mask_ld : NULL;
-        __m512 vref = _mm512_set1_ps(row_begin(b, r, x, mrow, kscale, &mx, &alpha));
-        __m512 k = mrow ? _mm512_set1_ps(1.0f) : kscale, vsum = _mm512_setzero_ps();
+        float *x = b->s + r * FLASH_BK;
+        __m512 vref = _mm512_set1_ps(st.ref[r]), vsum = _mm512_setzero_ps();
         for (int j = 0; j < b->nkp; j += 16) {
             __mmask16 keep = j + 16 <= b->nk ? (__mmask16)0xffff : valid_lanes(j, b->nk);
-            __m512 e = row_exp(x, j, keep, mrow != NULL, k, vref, 1);
+            __m512 e = row_exp(x, j, keep, b->mask != NULL, k, vref, 1);
             vsum = _mm512_add_ps(vsum, e);
             _mm512_storeu_ps(x + j, e);
         }
-        row_end(b, r, mx, alpha, vsum);
+        row_end(b, r, st.mx[r], st.alpha[r], vsum);
     }
 }
 
@@ -171,36 +183,12 @@ row_exp_bf16(int nk, int nkp, const float *x, int masked, int sum, __m512 k, __m
     return vsum;
 }
 
-/* The same step with p written as bf16 to pb (row stride FLASH_BK; nkp a multiple of
- * 32), 32 keys a vcvtne2ps2bf16, so p never goes back to memory as f32. */
-/* Every row's new max (old max included), then, 16 rows a vector, the reference each
- * exp pass subtracts and the alpha that rescales the old sums: no branch depends on the
- * scores, so one row's reductions overlap the next row's work. */
-AVX512_INLINE void block_begin(const flash_sm *b, __m512 kscale, float *mx, float *ref,
-                               float *alpha) {
-    for (int r = 0; r < b->rows; r++) {
-        const float *mrow = b->mask ? b->mask + r * b->mask_ld : NULL;
-        mx[r] = fmaxf(row_max(b, b->s + r * FLASH_BK, mrow, kscale), b->m[r]);
-    }
-    const __m512 ninf = _mm512_set1_ps(-INFINITY);
-    for (int r = 0; r < b->rows; r += 16) {
-        __mmask16 in = valid_lanes(r, b->rows);
-        __m512 mo = _mm512_mask_loadu_ps(ninf, in, b->m + r), mn = _mm512_mask_loadu_ps(ninf, in, mx + r);
-        /* Until a row has seen an unmasked key its max is -inf; 2^(x - 0) is 0 then. Nor
-         * has it any sum or output yet: alpha 0. An unchanged max gives alpha exactly 1. */
-        __m512 rf = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(mn, ninf, _CMP_NEQ_OQ), mn);
-        __mmask16 seen = _mm512_cmp_ps_mask(mo, ninf, _CMP_NEQ_OQ);
-        __m512 al = exp2_ps(seen, _mm512_sub_ps(mo, rf), 1);
-        al = _mm512_mask_mov_ps(al, _mm512_mask_cmp_ps_mask(seen, mo, mn, _CMP_EQ_OQ), _mm512_set1_ps(1.0f));
-        _mm512_storeu_ps(ref + r, rf);
-        _mm512_storeu_ps(alpha + r, al);
-    }
-}
-
 AVX512 void flash_softmax_bf16_begin(const flash_sm *b, flash_rows *st) {
     block_begin(b, _mm512_set1_ps(b->scale * 1.4426950408889634f), st->mx, st->ref, st->alpha);
 }
 
+/* The exp passes with p written as bf16 to pb (row stride FLASH_BK; nkp a multiple of
+ * 32), 32 keys a vcvtne2ps2bf16, so p never goes back to memory as f32. */
 AVX512_BF16 void flash_softmax_bf16_rows(const flash_sm *b, const flash_rows *st, int r0, int r1,
                                          uint16_t *pb) {
     const int nk = b->nk, nkp = b->nkp;

@@ -21,8 +21,8 @@ typedef struct flash_sm {
     int64_t mask_ld;
     float scale;
     float *m, *l;           /* running max and sum per row (start -inf and 0); l may be
-                             * NULL for flash_softmax_bf16_avx512, whose caller sums p
-                             * itself (a ones column in v) */
+                             * NULL for the bf16 softmax (flash_softmax_bf16_rows), whose
+                             * caller sums p itself (a ones column in v) */
     float *o;               /* accumulator rows (stride dv), rescaled by exp(m_old - m_new) */
     int64_t dv;
 } flash_sm;

@@ -46,9 +46,11 @@ tensor *op_conv2d_nhwc(const tensor *x, const tensor *w, const tensor *bias,
  * taps of the 3x3 one (op_conv_up2_weights), interleaved into the (N, 2H, 2W, K) result.
  * The same sums as upsample-then-conv up to the order of float additions. */
 tensor *op_conv2d_up2_nhwc(const tensor *x, tensor *const w4[4], const tensor *bias);
-/* The four phase kernels (K, C, 2, 2) of w (K, C, 3, 3), phase py * 2 + px, in w's dtype
- * (model weights: T_OWNED_APART; the sums are taken in f32). 0, or -1 (logged). */
-int op_conv_up2_weights(const tensor *w, tensor *w4[4]);
+/* The four phase kernels (K, C, 2, 2) of w (K, C, 3, 3), phase py * 2 + px, in dt (model
+ * weights: T_OWNED_APART). The sums are taken in f32 from w as stored, so pass the
+ * checkpoint's tensor rather than a copy already narrowed to dt: each kernel value is
+ * then rounded once, as each weight is on the upsample-then-conv path. 0, or -1 (logged). */
+int op_conv_up2_weights(const tensor *w, dtype dt, tensor *w4[4]);
 
 /* x (..., in), w (out, in) as torch.nn.Linear stores it, bias (out) or NULL -> (..., out). */
 tensor *op_linear(const tensor *x, const tensor *w, const tensor *bias,

@@ -41,11 +41,13 @@ typedef struct {
  * convolutions at stride 1 its older AMX kernel (jit:avx512_core_amx) is faster where
  * the picture is small, measured per SD1.5 UNet shape on the 16-core Xeon: 8x8 1.41 ->
  * 1.18 ms, 16x16 3.81 -> 2.83 ms (C = K = 1280), 64x64 2.53 -> 2.28 ms (320); at 32x32
- * within 5% either way. The choice depends only on the shape, so a given prompt always
- * runs the same kernels (and gives the same picture). */
+ * within 5% either way. The 2x2 phase convolutions of op_conv2d_up2_nhwc take it too
+ * (timed only inside the whole UNet step). The choice depends only on the shape, so a
+ * given prompt always runs the same kernels (and gives the same picture). */
 static int conv_prefer_jit_amx(const conv_ctx *c) {
+    int64_t r = c->wei.dims[2];
     return c->nhwc && !c->int8 && c->cdt == DT_BF16 && c->stride == 1 && c->wei.ndims == 4 &&
-           c->wei.dims[2] > 1;
+           (r == 3 || r == 2) && c->wei.dims[3] == r;
 }
 
 /* The first implementation oneDNN offers whose name says jit AMX, or NULL. */
@@ -231,7 +233,7 @@ static int up2_tap(int p, int a, int t) {
     return t >= first[p][a] && t <= last[p][a];
 }
 
-int op_conv_up2_weights(const tensor *w, tensor *w4[4]) {
+int op_conv_up2_weights(const tensor *w, dtype dt, tensor *w4[4]) {
     for (int i = 0; i < 4; i++) w4[i] = NULL;
     if (!w || w->ndim != 4 || w->ne[2] != 3 || w->ne[3] != 3 || !ops_float_dt(w->dt))
         return OPS_BAD("op_conv_up2_weights", "needs w (K, C, 3, 3)"), -1;
@@ -250,7 +252,7 @@ int op_conv_up2_weights(const tensor *w, tensor *w4[4]) {
                             if (up2_tap(p / 2, a, ty) && up2_tap(p % 2, b, tx)) sum += src[kc * 9 + ty * 3 + tx];
                     o[kc * 4 + a * 2 + b] = sum;
                 }
-        w4[p] = tensor_weight_copy(ph, w->dt);
+        w4[p] = tensor_weight_copy(ph, dt);
         if (!w4[p]) break;
     }
     tensor_free(ph);
@@ -281,14 +283,21 @@ tensor *op_conv2d_up2_nhwc(const tensor *x, tensor *const w4[4], const tensor *b
     if (w4[0]->ne[2] != 2 || w4[0]->ne[3] != 2) return OPS_BAD("op_conv2d_up2_nhwc", "needs 2x2 phase kernels");
     g.OH = g.H;
     g.OW = g.W;
-    tensor *ph[4];
-    for (int p = 0; p < 4; p++) {
+    tensor *ph[4] = {NULL}, *y = NULL;
+    int ok = 1;
+    for (int p = 0; ok && p < 4; p++) {
         int py = p / 2, px = p % 2;
         ph[p] = conv_run(&g, x, w4[p], bias, 1, (int[]){1 - py, 1 - px, py, px}, 1, ACT_NONE, NULL);
-        if (!ph[p]) return NULL;
+        ok = ph[p] != NULL;
     }
-    tensor *y = ops_out(ph[0]->dt, 4, (int64_t[]){g.N, 2 * g.H, 2 * g.W, g.K});
-    if (y && !ops_planning()) up2_interleave(ph, y, g.N, g.H, g.W, g.K);
+    if (ok) y = ops_out(ph[0]->dt, 4, (int64_t[]){g.N, 2 * g.H, 2 * g.W, g.K});
+    if (y && !ops_planning()) {
+        up2_interleave(ph, y, g.N, g.H, g.W, g.K);
+        /* Counted as the 3x3 convolution it replaces (per input pixel and channel pair,
+         * 4 outputs x 9 taps against 4 phases x 4 taps), so that GFLOP/s figures compare
+         * across opt levels, as ops_attention.c does for the fused attention. */
+        flops_add(2.0 * (double)(g.N * g.H * g.W * g.K * g.C) * (36 - 16));
+    }
     for (int p = 0; p < 4; p++) tensor_free(ph[p]);
     return y;
 }

@@ -214,6 +214,9 @@ static void test_group_norm_nhwc(void **state) {
     /* Mean 50 times the spread: E[x^2] - mean^2 summed in f32 keeps ~3 digits of the
      * variance. (Much further out, x * a + b, PyTorch's form too, loses them instead.) */
     gn_case(&seed, 3, odd, 4, 1, ACT_SILU, 30.0f, 0);
+    /* Long chunks (1000 rows each): bf16 statistics go through several f32 runs. */
+    int64_t tall[3] = {1, 32000, 8};
+    gn_case(&seed, 3, tall, 2, 1, ACT_SILU, 30.0f, 0);
 }
 
 /* The ResBlock's h + emb folded into the norm: a shift per (n, c), SD1-like and odd. */
@@ -281,9 +284,10 @@ static void up2_case(uint64_t *seed, int64_t N, int64_t C, int64_t H, int64_t W,
     struct { precision p; double tol; } precs[] = {{PREC_FP32, TOL}, {PREC_BF16, BF16_TOL}};
     for (size_t pi = 0; pi < 2; pi++)
         for (opt_level opt = OPT_O1; opt <= OPT_O3; opt++) {
-            use(precs[pi].p, opt);
+            dtype dt = use(precs[pi].p, opt);
             tensor *w4[4];
-            assert_int_equal(op_conv_up2_weights(w, w4), 0);
+            assert_int_equal(op_conv_up2_weights(w, dt, w4), 0);
+            assert_int_equal(w4[0]->dt, dt);
             tensor *y = op_conv2d_up2_nhwc(xc, w4, b);
             assert_non_null(y);
             assert_int_equal(y->ne[1], 2 * H);
@@ -307,7 +311,7 @@ static void test_conv2d_up2_nhwc(void **state) {
     up2_case(&seed, 2, 16, 1, 2, 16);    /* one row: every tap of a column hits padding */
     tensor *w4[4], *w1 = tensor_new(DT_F32, 4, (int64_t[]){4, 4, 1, 1});
     use(PREC_FP32, OPT_O3);
-    assert_int_equal(op_conv_up2_weights(w1, w4), -1);   /* 3x3 kernels only */
+    assert_int_equal(op_conv_up2_weights(w1, DT_F32, w4), -1);   /* 3x3 kernels only */
     assert_null(w4[0]);
     tensor_free(w1);
 }
