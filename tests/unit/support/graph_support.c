@@ -1,6 +1,7 @@
 /* graph_support.c -- see graph_support.h. */
 #include "graph_support.h"
 
+#include <ftw.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -173,10 +174,20 @@ static void register_stand_ins(void) {
     }
 }
 
+static int remove_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw) {
+    (void)sb; (void)flag; (void)ftw;
+    return remove(path);
+}
+
+static void remove_dirs(void) { nftw(gs_root, remove_entry, 16, FTW_DEPTH | FTW_PHYS); }
+
+/* A fresh folder per process (mkdtemp, not the pid: a recycled pid found an earlier run's
+ * input files there and changed LoadImage's combo), removed at exit. */
 static void make_dirs(void) {
     char p[300];
-    snprintf(gs_root, sizeof gs_root, "/tmp/ci-graph-test-%d", (int)getpid());
-    mkdir(gs_root, 0755);
+    snprintf(gs_root, sizeof gs_root, "/tmp/ci-graph-test-XXXXXX");
+    if (!mkdtemp(gs_root)) abort();
+    atexit(remove_dirs);
     const char *sub[] = { "input", "output", "temp" };
     for (int i = 0; i < 3; i++) { snprintf(p, sizeof p, "%s/%s", gs_root, sub[i]); mkdir(p, 0755); }
 }
