@@ -209,20 +209,23 @@ static tensor *conv_run(const conv_geom *g, const tensor *x, const tensor *w,
     return y;
 }
 
+/* The public convolutions: checked, then run with the same pad on every side. */
+static tensor *conv_op(const char *op, int nhwc, const tensor *x, const tensor *w,
+                       const tensor *bias, int stride, int pad, int groups, act_kind act,
+                       const tensor *residual) {
+    conv_geom g = {.nhwc = nhwc};
+    if (!x || !w || !conv_check(op, &g, x, w, bias, stride, pad, groups, residual)) return NULL;
+    return conv_run(&g, x, w, bias, stride, (int[]){pad, pad, pad, pad}, groups, act, residual);
+}
+
 tensor *op_conv2d(const tensor *x, const tensor *w, const tensor *bias,
                   int stride, int pad, int groups, act_kind act, const tensor *residual) {
-    conv_geom g = {.nhwc = 0};
-    if (!x || !w || !conv_check("op_conv2d", &g, x, w, bias, stride, pad, groups, residual))
-        return NULL;
-    return conv_run(&g, x, w, bias, stride, (int[]){pad, pad, pad, pad}, groups, act, residual);
+    return conv_op("op_conv2d", 0, x, w, bias, stride, pad, groups, act, residual);
 }
 
 tensor *op_conv2d_nhwc(const tensor *x, const tensor *w, const tensor *bias,
                        int stride, int pad, int groups, act_kind act, const tensor *residual) {
-    conv_geom g = {.nhwc = 1};
-    if (!x || !w || !conv_check("op_conv2d_nhwc", &g, x, w, bias, stride, pad, groups, residual))
-        return NULL;
-    return conv_run(&g, x, w, bias, stride, (int[]){pad, pad, pad, pad}, groups, act, residual);
+    return conv_op("op_conv2d_nhwc", 1, x, w, bias, stride, pad, groups, act, residual);
 }
 
 /* Which taps of a 3x3 kernel's row (or column) fall on low-resolution row a (0: the
